@@ -1,0 +1,1 @@
+"""Domain knowledge as data: fraud typology, rules, corpus and the bundled model."""

@@ -1,0 +1,1 @@
+"""Text recognition: normalise, recognise indicators, apply typology rules and the model."""
