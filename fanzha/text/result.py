@@ -27,6 +27,7 @@ class Indicator:
     score: float
     explanation: str
     attributes: dict[str, AttrValue] = field(default_factory=dict)
+    turn: int | None = None
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Evidence:
     end: int
     weight: float
     description: str
+    turn: int | None = None
 
 
 @dataclass(slots=True)

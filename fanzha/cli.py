@@ -1,0 +1,244 @@
+"""The `fanzha` command line: detect, evaluate, train, and show the demo."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import orjson
+import typer
+
+from fanzha.settings import PACKAGE_DIR, Settings
+
+app = typer.Typer(
+    help="fanzha 反诈: recognise telecom and online fraud.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+corpus_app = typer.Typer(help="Inspect and export the labelled corpus.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+SAMPLE = PACKAGE_DIR / "knowledge" / "samples" / "sample_messages.jsonl"
+DEFAULT_CORPUS = Path("data/corpus")
+DEFAULT_TELEANTIFRAUD = Path("../shared/datasets/teleantifraud/dialogues.jsonl")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(2)
+
+
+def _detector():
+    from fanzha.text.detector import Detector
+
+    try:
+        return Detector.from_settings(Settings())
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot load the model: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _open_in(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+    with fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def _open_out(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        fh = open(path, "wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _fail(f"cannot write {path}: {exc.strerror}") from exc
+    with fh:
+        yield fh
+
+
+@app.command()
+def detect(
+    text: Annotated[str | None, typer.Argument(help="Text to examine (or use --input).")] = None,
+    input: Annotated[
+        str | None, typer.Option("--input", "-i", help="JSONL or CSV file, or - for stdin.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Where to write JSONL results (- = stdout).")
+    ] = "-",
+    text_column: Annotated[
+        str | None, typer.Option(help="Read CSV and take the text from this column.")
+    ] = None,
+    id_column: Annotated[str, typer.Option(help="CSV column holding the record id.")] = "id",
+) -> None:
+    """Examine one text, or every record of a JSONL/CSV file (one JSON result line per record, in order).
+
+    JSONL records look like {"id": 1, "text": "…"} or
+    {"id": 2, "turns": [{"speaker": "caller", "text": "…"}]}.
+    """
+    from fanzha.text import batch
+    from fanzha.text.detector import InvalidInput
+
+    if (text is None) == (input is None):
+        raise _fail("give either a TEXT argument or --input PATH")
+    detector = _detector()
+    if text is not None:
+        try:
+            result = detector.detect(text)
+        except InvalidInput as exc:
+            raise _fail(str(exc)) from exc
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    assert input is not None
+    use_csv = text_column is not None or input.lower().endswith(".csv")
+    with _open_in(input) as src, _open_out(output) as dst:
+        try:
+            records = (
+                batch.read_csv(src, text_column or "text", id_column) if use_csv else batch.read_jsonl(src)
+            )
+            lines = batch.process(detector, records)
+            for line in _progress(lines, input):
+                dst.write(line)
+        except InvalidInput as exc:
+            raise _fail(str(exc)) from exc
+
+
+def _progress(lines: Iterator[bytes], source: str) -> Iterator[bytes]:
+    """Show a progress counter on stderr only when a person is watching."""
+    if not sys.stderr.isatty():
+        yield from lines
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} records"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task(f"检测 {source}", total=None)
+        for line in lines:
+            bar.advance(task)
+            yield line
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command("eval")
+def eval_cmd(
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="Labelled JSONL (id, text|turns, label, fraud_type).")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Precision, recall, false-positive rate, per-type confusion and speed on labelled data."""
+    from fanzha.text.corpus import read_labelled
+    from fanzha.text.evaluation import evaluate
+    from fanzha.text.report import print_eval
+
+    try:
+        examples = list(read_labelled(input))
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    report = evaluate(_detector(), examples)
+    if json_out:
+        sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print_eval(report)
+
+
+@app.command()
+def train(
+    corpus: Annotated[Path, typer.Option(help="Folder of labelled JSONL files.")] = DEFAULT_CORPUS,
+    teleantifraud: Annotated[Path | None, typer.Option(help="TeleAntiFraud dialogues.jsonl (optional).")] = (
+        DEFAULT_TELEANTIFRAUD
+    ),
+    out: Annotated[Path | None, typer.Option(help="Where to write the model.")] = None,
+) -> None:
+    """Train the text model from the corpus (held-out split excluded) and write it."""
+    from fanzha.text.detector import Detector
+    from fanzha.text.training import train as run_train
+
+    settings = Settings()
+    target = out or settings.model_path
+    if not corpus.is_dir():
+        raise _fail(f"corpus folder {corpus} not found")
+    tele = teleantifraud if teleantifraud is not None and teleantifraud.exists() else None
+    if teleantifraud is not None and tele is None:
+        typer.secho(f"note: {teleantifraud} not found; training without dialogues", err=True)
+    report = run_train(Detector.from_settings(settings, with_model=False), corpus, tele, target)
+    typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    typer.echo(f"model written to {target}")
+
+
+@corpus_app.command("export")
+def corpus_export(
+    out: Annotated[str, typer.Option("--out", "-o", help="JSONL file to write (- = stdout).")] = "-",
+    split: Annotated[str, typer.Option(help="train, calibration or heldout.")] = "heldout",
+    corpus: Annotated[Path, typer.Option(help="Folder of labelled JSONL files.")] = DEFAULT_CORPUS,
+    teleantifraud: Annotated[Path | None, typer.Option(help="TeleAntiFraud dialogues.jsonl.")] = None,
+    obfuscated: Annotated[
+        bool, typer.Option(help="Write obfuscated variants of the fraud messages only.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for --obfuscated.")] = 7,
+) -> None:
+    """Write one split of the labelled data, e.g. the held-out set for `fanzha eval`."""
+    import random
+
+    from fanzha.knowledge.loader import load_typology
+    from fanzha.text.corpus import split_of
+    from fanzha.text.obfuscate import obfuscate
+    from fanzha.text.training import load_examples
+
+    if split not in ("train", "calibration", "heldout"):
+        raise _fail("--split must be train, calibration or heldout")
+    try:
+        examples = load_examples(corpus, teleantifraud, load_typology().label_map())
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    rng = random.Random(seed)
+    with _open_out(out) as dst:
+        for e in examples:
+            if split_of(e.id) != split:
+                continue
+            rec = e.to_record()
+            if obfuscated:
+                if e.label != "fraud" or e.text is None:
+                    continue
+                rec["text"] = obfuscate(e.text, rng)
+                rec["id"] = f"{e.id}~obf"
+            dst.write(orjson.dumps(rec) + b"\n")
+
+
+@app.command()
+def demo(
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL of {id, text}.")] = SAMPLE,
+) -> None:
+    """Scan the bundled sample messages and print a readable table (what `make run` shows)."""
+    from fanzha.text import batch
+    from fanzha.text.report import print_demo
+
+    detector = _detector()
+    with _open_in(str(input)) as src:
+        records = list(batch.read_jsonl(src))
+    print_demo(detector, records)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,163 @@
+"""The statistical text classifier: hashed n-grams plus rule and indicator features, two linear heads.
+
+The verdict head separates normal / spam / fraud; the type head names the fraud type. Both are multinomial
+logistic regressions over the same features, so fusing rules, indicators and text is learned from data
+rather than tuned by hand. The estimator follows scikit-learn's shape (`fit`, `predict_proba`,
+hyper-parameters in `__init__`) and persists as one versioned `.npz` file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fanzha.text.features import hashed_ngrams
+
+VERDICT_CLASSES = ("normal", "spam", "fraud")
+FORMAT = "fanzha-text-model/1"
+
+
+@dataclass(slots=True)
+class Scores:
+    """Model output for a batch: calibrated fraud probability, spam probability, fraud-type probabilities."""
+
+    fraud: np.ndarray
+    spam: np.ndarray
+    types: np.ndarray
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+class FraudTextClassifier:
+    """Linear classifier over hashed character n-grams and dense rule/indicator features."""
+
+    def __init__(
+        self,
+        bits: int = 17,
+        max_order: int = 3,
+        c_verdict: float = 8.0,
+        c_type: float = 8.0,
+        max_iter: int = 400,
+    ) -> None:
+        self.bits = bits
+        self.max_order = max_order
+        self.c_verdict = c_verdict
+        self.c_type = c_type
+        self.max_iter = max_iter
+
+    # fitted attributes end with "_"
+    coef_: np.ndarray
+    intercept_: np.ndarray
+    dense_names_: list[str]
+    type_classes_: list[str]
+    calibration_: tuple[float, float]
+    metadata_: dict[str, Any]
+
+    def _design(self, texts: Sequence[str], dense: np.ndarray) -> sp.csr_matrix:
+        x = hashed_ngrams(texts, self.bits, self.max_order)
+        return sp.hstack([x, sp.csr_matrix(dense.astype(np.float32))], format="csr")
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        dense: np.ndarray,
+        y_verdict: Sequence[str],
+        y_type: Sequence[str | None],
+        dense_names: Sequence[str],
+    ) -> FraudTextClassifier:
+        from sklearn.linear_model import LogisticRegression
+
+        design = self._design(texts, dense)
+        yv = np.array([VERDICT_CLASSES.index(v) for v in y_verdict])
+        head_v = LogisticRegression(C=self.c_verdict, max_iter=self.max_iter)
+        head_v.fit(design, yv)
+        typed = np.array([t is not None for t in y_type])
+        type_classes = sorted({t for t in y_type if t is not None})
+        yt = np.array([type_classes.index(t) for t in y_type if t is not None])
+        head_t = LogisticRegression(C=self.c_type, max_iter=self.max_iter)
+        head_t.fit(design[typed], yt)
+        self.coef_ = np.hstack([head_v.coef_.T, head_t.coef_.T]).astype(np.float32)
+        self.intercept_ = np.concatenate([head_v.intercept_, head_t.intercept_]).astype(np.float32)
+        self.dense_names_ = list(dense_names)
+        self.type_classes_ = type_classes
+        self.calibration_ = (1.0, 0.0)
+        self.metadata_ = {}
+        return self
+
+    def _raw(self, texts: Sequence[str], dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        width = 1 << self.bits
+        x = hashed_ngrams(texts, self.bits, self.max_order)
+        logits = x @ self.coef_[:width] + dense.astype(np.float32) @ self.coef_[width:] + self.intercept_
+        nv = len(VERDICT_CLASSES)
+        return _softmax(logits[:, :nv]), _softmax(logits[:, nv:])
+
+    def predict_proba(self, texts: Sequence[str], dense: np.ndarray) -> Scores:
+        verdict, types = self._raw(texts, dense)
+        a, b = self.calibration_
+        fraud = 1.0 / (1.0 + np.exp(-(a * _logit(verdict[:, 2]) + b)))
+        return Scores(fraud=fraud, spam=verdict[:, 1], types=types)
+
+    def calibrate(self, texts: Sequence[str], dense: np.ndarray, is_fraud: Sequence[bool]) -> None:
+        """Platt scaling of the fraud probability on data the heads were not fitted on."""
+        from sklearn.linear_model import LogisticRegression
+
+        verdict, _ = self._raw(texts, dense)
+        z = _logit(verdict[:, 2]).reshape(-1, 1)
+        platt = LogisticRegression(C=1e4).fit(z, np.asarray(is_fraud, dtype=int))
+        self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+
+    def save(self, path: Path) -> None:
+        meta = {
+            "format": FORMAT,
+            "bits": self.bits,
+            "max_order": self.max_order,
+            "c_verdict": self.c_verdict,
+            "c_type": self.c_type,
+            "dense_names": self.dense_names_,
+            "type_classes": self.type_classes_,
+            "calibration": list(self.calibration_),
+            "metadata": self.metadata_,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            np.savez_compressed(
+                fh,
+                coef=self.coef_.astype(np.float16),
+                intercept=self.intercept_,
+                meta=np.array(json.dumps(meta, ensure_ascii=False)),
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> FraudTextClassifier:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"{path}: not a {FORMAT} file")
+            model = cls(
+                bits=meta["bits"],
+                max_order=meta["max_order"],
+                c_verdict=meta["c_verdict"],
+                c_type=meta["c_type"],
+            )
+            model.coef_ = npz["coef"].astype(np.float32)
+            model.intercept_ = npz["intercept"].astype(np.float32)
+        model.dense_names_ = meta["dense_names"]
+        model.type_classes_ = meta["type_classes"]
+        model.calibration_ = (float(meta["calibration"][0]), float(meta["calibration"][1]))
+        model.metadata_ = meta["metadata"]
+        return model

@@ -1,0 +1,119 @@
+"""`fanzha train`: rebuild the bundled model from the project corpus and the TeleAntiFraud dialogues."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fanzha.text.corpus import Example, read_labelled, read_teleantifraud, split_of
+from fanzha.text.detector import Detector
+from fanzha.text.model import FraudTextClassifier
+from fanzha.text.obfuscate import obfuscate
+
+MODEL_VERSION = "1.0"
+TARGET_CALIBRATION_FPR = 0.01
+
+
+@dataclass(slots=True)
+class TrainReport:
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    fraud_threshold: float = 0.5
+    suspicious_threshold: float = 0.25
+    calibration_recall: float = 0.0
+    calibration_fpr: float = 0.0
+    version: str = ""
+
+
+def load_examples(corpus_dir: Path, teleantifraud: Path | None, label_map: dict[str, str]) -> list[Example]:
+    examples: list[Example] = []
+    for path in sorted(corpus_dir.glob("*.jsonl")):
+        examples.extend(read_labelled(path))
+    if teleantifraud is not None:
+        examples.extend(read_teleantifraud(teleantifraud, label_map))
+    ids = Counter(e.id for e in examples)
+    dupes = [i for i, n in ids.items() if n > 1]
+    if dupes:
+        raise ValueError(f"duplicate example ids: {dupes[:5]}")
+    return examples
+
+
+def augment(examples: Sequence[Example], seed: int, share: float = 0.3) -> list[Example]:
+    """Obfuscated copies of some fraud messages, so the model also sees what the normaliser can't undo."""
+    rng = random.Random(seed)
+    out = []
+    for e in examples:
+        if e.label == "fraud" and e.text is not None and rng.random() < share:
+            out.append(
+                Example(
+                    e.id + "~obf",
+                    e.label,
+                    e.fraud_type,
+                    e.type_clear,
+                    e.source + "+obf",
+                    text=obfuscate(e.text, rng),
+                )
+            )
+    return out
+
+
+def _threshold_for_fpr(p_fraud: np.ndarray, is_fraud: np.ndarray, target_fpr: float) -> float:
+    legit = np.sort(p_fraud[~is_fraud])
+    if legit.size == 0:
+        return 0.5
+    k = int(np.floor(target_fpr * legit.size))
+    # the smallest threshold that leaves at most k legitimate examples at or above it
+    t = float(legit[-(k + 1)]) + 1e-6
+    return float(np.clip(t, 0.3, 0.9))
+
+
+def train(
+    detector: Detector, corpus_dir: Path, teleantifraud: Path | None, out: Path, seed: int = 20261123
+) -> TrainReport:
+    examples = load_examples(corpus_dir, teleantifraud, detector.typology.label_map())
+    parts: dict[str, list[Example]] = {"train": [], "calibration": [], "heldout": []}
+    for e in examples:
+        parts[split_of(e.id)].append(e)
+    train_set = parts["train"] + augment(parts["train"], seed)
+    report = TrainReport()
+    for name, items in (("train", train_set), *((k, v) for k, v in parts.items() if k != "train")):
+        report.counts[name] = dict(Counter(e.label for e in items))
+
+    analyses = [detector.analyze(e.content) for e in train_set]
+    dense = detector.dense_matrix(analyses)
+    texts = [a.norm.text for a in analyses]
+    y_type = [e.fraud_type if (e.label == "fraud" and e.type_clear) else None for e in train_set]
+    model = FraudTextClassifier().fit(
+        texts, dense, [e.label for e in train_set], y_type, detector.dense_names
+    )
+
+    calib = parts["calibration"]
+    c_analyses = [detector.analyze(e.content) for e in calib]
+    c_dense = detector.dense_matrix(c_analyses)
+    c_texts = [a.norm.text for a in c_analyses]
+    is_fraud = np.array([e.label == "fraud" for e in calib])
+    model.calibrate(c_texts, c_dense, is_fraud)
+    p = model.predict_proba(c_texts, c_dense).fraud
+    threshold = _threshold_for_fpr(p, is_fraud, TARGET_CALIBRATION_FPR)
+    report.fraud_threshold = threshold
+    report.suspicious_threshold = round(threshold / 2, 4)
+    report.calibration_recall = float((p[is_fraud] >= threshold).mean()) if is_fraud.any() else 0.0
+    report.calibration_fpr = float((p[~is_fraud] >= threshold).mean()) if (~is_fraud).any() else 0.0
+
+    digest = hashlib.sha256("\n".join(sorted(e.id for e in train_set)).encode()).hexdigest()[:10]
+    report.version = f"{MODEL_VERSION}+{digest}"
+    model.metadata_ = {
+        "version": report.version,
+        "fraud_threshold": report.fraud_threshold,
+        "suspicious_threshold": report.suspicious_threshold,
+        "counts": report.counts,
+        "seed": seed,
+        "sources": sorted({e.source for e in examples}),
+    }
+    model.save(out)
+    return report
