@@ -11,7 +11,7 @@ DEFAULT_MODEL = PACKAGE_DIR / "knowledge" / "model" / "text_model.npz"
 
 
 class Settings(BaseSettings):
-    """Runtime configuration; every field can be set as FANZHA_<NAME>."""
+    """Runtime configuration; every field can be set as FANZHA_<NAME> (e.g. FANZHA_DATABASE_URL)."""
 
     model_config = SettingsConfigDict(env_prefix="FANZHA_")
 
@@ -19,3 +19,22 @@ class Settings(BaseSettings):
     typology_dir: Path | None = None
     max_text_chars: int = 1_000_000
     batch_size: int = 2048
+
+    # service
+    data_dir: Path = Path("fanzha-data")
+    database_url: str | None = None  # default: SQLite file in data_dir
+    token_ttl_minutes: int = 12 * 60
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch_items: int = 1000
+    lookup_rate_per_minute: int = 60
+    warning_due_minutes: int = 30
+    warning_merge_hours: int = 24
+    log_json: bool = True
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from fanzha.store.db import sqlite_url
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return sqlite_url(self.data_dir)

@@ -1,0 +1,14 @@
+"""Start-up state shared by requests (loaded once, after the database is migrated)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fanzha.api.routes import route_modules
+
+
+def load_state(app: FastAPI) -> None:
+    for module in route_modules():
+        loader = getattr(module, "load_state", None)
+        if loader is not None:
+            loader(app)
