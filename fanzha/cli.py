@@ -240,5 +240,17 @@ def demo(
     print_demo(detector, records)
 
 
+def _register_command_groups() -> None:
+    from fanzha.commands import command_modules
+
+    for module in command_modules():
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=module.NAME)
+        else:
+            app.command(module.NAME)(module.command)
+
+
+_register_command_groups()
+
 if __name__ == "__main__":
     app()

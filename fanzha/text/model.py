@@ -79,18 +79,19 @@ class FraudTextClassifier:
         y_verdict: Sequence[str],
         y_type: Sequence[str | None],
         dense_names: Sequence[str],
+        sample_weight: np.ndarray | None = None,
     ) -> FraudTextClassifier:
         from sklearn.linear_model import LogisticRegression
 
         design = self._design(texts, dense)
         yv = np.array([VERDICT_CLASSES.index(v) for v in y_verdict])
         head_v = LogisticRegression(C=self.c_verdict, max_iter=self.max_iter)
-        head_v.fit(design, yv)
+        head_v.fit(design, yv, sample_weight=sample_weight)
         typed = np.array([t is not None for t in y_type])
         type_classes = sorted({t for t in y_type if t is not None})
         yt = np.array([type_classes.index(t) for t in y_type if t is not None])
         head_t = LogisticRegression(C=self.c_type, max_iter=self.max_iter)
-        head_t.fit(design[typed], yt)
+        head_t.fit(design[typed], yt, sample_weight=None if sample_weight is None else sample_weight[typed])
         self.coef_ = np.hstack([head_v.coef_.T, head_t.coef_.T]).astype(np.float32)
         self.intercept_ = np.concatenate([head_v.intercept_, head_t.intercept_]).astype(np.float32)
         self.dense_names_ = list(dense_names)

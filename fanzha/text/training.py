@@ -18,6 +18,10 @@ from fanzha.text.obfuscate import obfuscate
 
 MODEL_VERSION = "1.0"
 TARGET_CALIBRATION_FPR = 0.01
+# Call dialogues are many, long and from one generator; weighting them down keeps short messages (the main
+# traffic) from being outvoted.
+DIALOGUE_WEIGHT = 0.5
+C_GRID = (2.0, 8.0, 32.0)
 
 
 @dataclass(slots=True)
@@ -28,6 +32,8 @@ class TrainReport:
     calibration_recall: float = 0.0
     calibration_fpr: float = 0.0
     version: str = ""
+    c: float = 0.0
+    c_losses: dict[str, float] = field(default_factory=dict)
 
 
 def load_examples(corpus_dir: Path, teleantifraud: Path | None, label_map: dict[str, str]) -> list[Example]:
@@ -62,6 +68,11 @@ def augment(examples: Sequence[Example], seed: int, share: float = 0.3) -> list[
     return out
 
 
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(np.where(y, np.log(p), np.log(1 - p))))
+
+
 def _threshold_for_fpr(p_fraud: np.ndarray, is_fraud: np.ndarray, target_fpr: float) -> float:
     legit = np.sort(p_fraud[~is_fraud])
     if legit.size == 0:
@@ -88,15 +99,25 @@ def train(
     dense = detector.dense_matrix(analyses)
     texts = [a.norm.text for a in analyses]
     y_type = [e.fraud_type if (e.label == "fraud" and e.type_clear) else None for e in train_set]
-    model = FraudTextClassifier().fit(
-        texts, dense, [e.label for e in train_set], y_type, detector.dense_names
-    )
+    weights = np.array([DIALOGUE_WEIGHT if e.turns is not None else 1.0 for e in train_set])
 
     calib = parts["calibration"]
     c_analyses = [detector.analyze(e.content) for e in calib]
     c_dense = detector.dense_matrix(c_analyses)
     c_texts = [a.norm.text for a in c_analyses]
     is_fraud = np.array([e.label == "fraud" for e in calib])
+
+    best: tuple[float, FraudTextClassifier] | None = None
+    for c in C_GRID:
+        candidate = FraudTextClassifier(c_verdict=c, c_type=c).fit(
+            texts, dense, [e.label for e in train_set], y_type, detector.dense_names, sample_weight=weights
+        )
+        loss = _log_loss(candidate.predict_proba(c_texts, c_dense).fraud, is_fraud)
+        report.c_losses[str(c)] = round(loss, 5)
+        if best is None or loss < best[0]:
+            best = (loss, candidate)
+    assert best is not None
+    model = best[1]
     model.calibrate(c_texts, c_dense, is_fraud)
     p = model.predict_proba(c_texts, c_dense).fraud
     threshold = _threshold_for_fpr(p, is_fraud, TARGET_CALIBRATION_FPR)
@@ -104,6 +125,7 @@ def train(
     report.suspicious_threshold = round(threshold / 2, 4)
     report.calibration_recall = float((p[is_fraud] >= threshold).mean()) if is_fraud.any() else 0.0
     report.calibration_fpr = float((p[~is_fraud] >= threshold).mean()) if (~is_fraud).any() else 0.0
+    report.c = model.c_verdict
 
     digest = hashlib.sha256("\n".join(sorted(e.id for e in train_set)).encode()).hexdigest()[:10]
     report.version = f"{MODEL_VERSION}+{digest}"
