@@ -67,7 +67,10 @@ def single_latency(texts: list[str], n: int) -> list[float]:
 
 
 def load_time() -> float:
-    code = "import time;t=time.perf_counter();from fanzha.text.detector import Detector;Detector.from_settings();print(time.perf_counter()-t)"
+    code = (
+        "import time;t=time.perf_counter();from fanzha.text.detector import Detector;"
+        "Detector.from_settings();print(time.perf_counter()-t)"
+    )
     res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return float(res.stdout.strip())
 
