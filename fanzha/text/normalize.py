@@ -158,7 +158,10 @@ def _fold(t: str) -> str:
     # Replacing each distinct run is cheaper than a callback per match. Longest first: a short run
     # ("AN") can occur inside a longer one ("ZHUAN"), and replacing it first would hide the long one.
     # Translated output never contains table keys, so later, shorter runs cannot hit it.
-    for run in sorted(set(_ONE_TO_ONE_RUN_RE.findall(t)), key=len, reverse=True):
+    runs = set(_ONE_TO_ONE_RUN_RE.findall(t))
+    if len(runs) > 16:  # each replace() is a full pass: past a few runs one translate() is cheaper
+        return t.translate(_ONE_TO_ONE)
+    for run in sorted(runs, key=len, reverse=True):
         t = t.replace(run, run.translate(_ONE_TO_ONE))
     return t
 
@@ -168,27 +171,42 @@ def _fold(t: str) -> str:
 _T2S = opencc.OpenCC("t2s")
 
 
-def _traditional_chars() -> Ranges:
-    """Characters t2s changes on their own; converting one newline-separated string is ~100x faster
-    than a call per character, and the newlines stop phrase rules from firing."""
+def _traditional_chars() -> tuple[Ranges, set[str]]:
+    """Characters t2s changes on their own, and those whose result t2s changes again (薴 → 苧 → 苎).
+
+    Converting one newline-separated string is ~100x faster than a call per character, and the
+    newlines stop phrase rules from firing.
+    """
     chars = [chr(cp) for lo, hi in _CJK for cp in range(lo, hi + 1)]
     converted = _T2S.convert("\n".join(chars)).split("\n")
     if len(converted) != len(chars):  # opencc changed shape: treat every CJK char as a candidate
-        return _CJK
-    return [(ord(c), ord(c)) for c, s in zip(chars, converted, strict=True) if c != s]
+        return _CJK, set()
+    changed = {c: s for c, s in zip(chars, converted, strict=True) if c != s}
+    return [(ord(c), ord(c)) for c in changed], {s for s in changed.values() if s in changed}
 
 
 # Only call opencc when a traditional character is present: it is the slowest step, and on pure
 # simplified text its phrase table would even rewrite correct words (打坏 → 打坯).
-_TRAD = _traditional_chars()
+_TRAD, _TRAD_CHAINED = _traditional_chars()
 _TRAD_GATE_RE = re.compile(_class(_TRAD, gate=True))
-_TRAD_RE = re.compile(_class(_TRAD))
+# `re` checks astral ranges one by one, and thousands of astral traditional characters (Ext. B) make
+# an exact class crawl; BMP characters go through a bitmap class, astral ones through a set.
+_TRAD_BMP_RE = re.compile(_class([r for r in _TRAD if r[1] <= 0xFFFF]))
+_TRAD_ASTRAL = {chr(lo) for lo, hi in _TRAD if hi > 0xFFFF for lo in range(lo, hi + 1)}
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
+_CHAINED_RE = re.compile(_class([(ord(c), ord(c)) for c in _TRAD_CHAINED])) if _TRAD_CHAINED else None
 
 
 def _has_traditional(t: str) -> bool:
     m = _TRAD_GATE_RE.search(t)
-    # The gate also fires on any astral character (emoji); only then pay for the exact class.
-    return m is not None and (m.group() <= "\uffff" or _TRAD_RE.search(t, m.start()) is not None)
+    if m is None:
+        return False
+    if m.group() <= "\uffff":
+        return True
+    # The gate also fires on any astral character (emoji): look closer only then.
+    return _TRAD_BMP_RE.search(t, m.end()) is not None or not _TRAD_ASTRAL.isdisjoint(
+        _ASTRAL_RE.findall(t, m.start())
+    )
 
 
 @lru_cache(maxsize=8192)
@@ -198,11 +216,11 @@ def _t2s_char(ch: str) -> str:
 
 
 def _to_simplified(t: str) -> str:
-    for _ in range(3):  # a second round is rare (薴 → 苧 → 苎) but keeps normalize() idempotent
+    for _ in range(3):  # a second round only for chains (薴 → 苧 → 苎), so normalize() is idempotent
         out = _T2S.convert(t)
         if len(out) != len(t):  # a phrase rule changed length: convert char by char to keep offsets
-            out = _TRAD_RE.sub(lambda m: _t2s_char(m.group()), t)
-        if out == t or not _has_traditional(out):
+            out = _TRAD_GATE_RE.sub(lambda m: _t2s_char(m.group()), t)
+        if out == t or _CHAINED_RE is None or _CHAINED_RE.search(out) is None:
             return out
         t = out
     return t
@@ -356,17 +374,26 @@ def _apply(t: str, offs: Sequence[int] | None, edits: Iterable[Edit]) -> tuple[s
 
 
 def _delete(t: str, offs: list[int] | None, spans: list[tuple[int, int]]) -> tuple[str, list[int]]:
-    """Remove sorted, non-overlapping spans (the hot path for text with separators: `del` on a list
-    slice is a memmove, far cheaper than rebuilding the offsets in Python)."""
-    out = list(range(len(t) + 1)) if offs is None else offs
+    """Remove sorted, non-overlapping spans and compose the offset map."""
     parts = []
     pos = 0
     for s, e in spans:
         parts.append(t[pos:s])
         pos = e
     parts.append(t[pos:])
-    for s, e in reversed(spans):
-        del out[s:e]
+    if len(spans) <= 32:
+        # Few spans (the usual case): `del` on a list slice is a memmove, cheaper than rebuilding.
+        out = list(range(len(t) + 1)) if offs is None else offs
+        for s, e in reversed(spans):
+            del out[s:e]
+    else:
+        # Many spans: each memmove is O(n), so rebuild linearly instead (1 MB of "刷 单 ").
+        src: Sequence[int] = range(len(t) + 1) if offs is None else offs
+        out, pos = [], 0
+        for s, e in spans:
+            out.extend(src[pos:s])
+            pos = e
+        out.extend(src[pos:])
     return "".join(parts), out
 
 

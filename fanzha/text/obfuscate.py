@@ -64,7 +64,8 @@ def _boundary_ok(variant: str, before: str, after: str) -> bool:
     # normalize() refuses Latin variants glued to other Latin text ("vxabc"), so do not produce them.
     if variant[0].isascii() and before and before.isascii() and (before.isalnum() or before in "._@/-"):
         return False
-    return not (variant[-1].isascii() and after[:1].isascii() and (after[:1].isalpha() or after[:1] in "@."))
+    nxt = after[:1]
+    return not (variant[-1].isascii() and nxt.isascii() and nxt != "" and (nxt.isalpha() or nxt in "@."))
 
 
 def _pick_variant(rng: random.Random, canonical: str, before: str, after: str, emitted: str) -> str | None:
