@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fanzha.api.limits import BodyLimit
 from fanzha.settings import Settings
@@ -37,6 +42,8 @@ def create_app(settings: Settings | None = None, detector: object | None = None)
         from fanzha.api.state import load_state
 
         load_state(app)
+        # Start-up objects (model, typology, indexes) never die: keep them out of every GC pass.
+        gc.freeze()
         yield
         engine.dispose()
 
@@ -49,20 +56,13 @@ def create_app(settings: Settings | None = None, detector: object | None = None)
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        response = await call_next(request)
-        log.info(
-            "request",
-            extra={
-                "event": "request",
-                "path": request.url.path,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - start) * 1000, 2),
-            },
-        )
-        return response
+    app.add_middleware(AccessLog)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # Echoed input may hold values JSON cannot carry (NaN, 1e400, bytes): make them safe, never 500.
+        body = json.dumps({"detail": _json_safe(exc.errors())}, ensure_ascii=True, default=str).encode()
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -73,3 +73,49 @@ def create_app(settings: Settings | None = None, detector: object | None = None)
 
     include_all(app)
     return app
+
+
+class AccessLog:
+    """One structured log line per request (a plain ASGI middleware: much cheaper than @app.middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "event": "request",
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round((time.perf_counter() - start) * 1000, 2),
+                },
+            )
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

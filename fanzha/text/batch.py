@@ -52,14 +52,14 @@ def read_jsonl(stream: BinaryIO) -> Iterator[Record]:
         if not raw.strip():
             continue
         try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Record(lineno, error=f"invalid UTF-8 at byte {exc.start}")
-            continue
-        try:
-            obj = orjson.loads(raw)
+            obj = orjson.loads(raw)  # rejects invalid UTF-8 too, so valid lines are decoded only once
         except orjson.JSONDecodeError as exc:
-            yield Record(lineno, error=f"malformed JSON: {exc}")
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                yield Record(lineno, error=f"invalid UTF-8 at byte {bad.start}")
+            else:
+                yield Record(lineno, error=f"malformed JSON: {exc}")
             continue
         yield _from_mapping(lineno, obj)
 

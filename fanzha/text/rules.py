@@ -3,6 +3,7 @@ Spans refer to the NORMALISED text; the caller maps them back to the original.""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -299,7 +300,9 @@ def trigger_sets(
         return []
 
     def score(lits: _Lits) -> tuple[int, float, int, tuple[str, ...]]:
-        return min(min(map(len, lits)), 2), -sum(map(cost, lits)), -len(lits), tuple(sorted(lits))
+        # fsum: a plain float sum depends on the set's (hash-randomised) iteration order, and rounding
+        # differences then flip ties between runs, so the chosen triggers varied from run to run.
+        return min(min(map(len, lits)), 2), -math.fsum(map(cost, lits)), -len(lits), tuple(sorted(lits))
 
     out: list[_Lits] = []
     for cand in sorted(set(cands), key=score, reverse=True):

@@ -77,8 +77,14 @@ def _names(ind: Indicator) -> list[str]:
 
 def indicator_features(indicators: Sequence[Indicator]) -> list[float]:
     """Counts per indicator feature, compressed with log1p so one long list cannot dominate."""
-    counts = [0] * len(INDICATOR_FEATURES)
+    vec = [0.0] * len(INDICATOR_FEATURES)
+    if not indicators:  # half of all messages: skip the counting and the per-feature pass
+        return vec
+    counts: dict[int, int] = {}
     for ind in indicators:
         for name in _names(ind):
-            counts[_INDEX[name]] += 1
-    return [math.log1p(c) if c else 0.0 for c in counts]
+            i = _INDEX[name]
+            counts[i] = counts.get(i, 0) + 1
+    for i, c in counts.items():
+        vec[i] = math.log1p(c)
+    return vec

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import NamedTuple
 
 import ahocorasick
 
 from fanzha.text.normalize import NormalizedText
-from fanzha.text.recognizers.base import Recognizer, make_indicator
+from fanzha.text.recognizers.base import Recognizer, any_word_regex, make_indicator
 from fanzha.text.recognizers.knowledge import load_yaml
 from fanzha.text.result import Indicator
 
@@ -46,6 +47,17 @@ def _automaton() -> ahocorasick.Automaton:
     return auto
 
 
+@functools.cache
+def _alias_regex() -> re.Pattern[str]:
+    return any_word_regex(_automaton().keys())
+
+
+def _has_alias(text: str) -> bool:
+    """Gate: does any alias occur? One `re` scan (~0.6 µs on an SMS) answers for the ~95% of messages
+    that name no app; the automaton pass and its Python loop cost ~1.5 µs."""
+    return _alias_regex().search(text) is not None
+
+
 def _is_word_char(c: str) -> bool:
     return c.isascii() and (c.isalnum() or c == "_")
 
@@ -53,6 +65,7 @@ def _is_word_char(c: str) -> bool:
 class AppRecognizer(Recognizer):
     kind = "app"
     priority = 1
+    gate = staticmethod(_has_alias)
 
     def __init__(self) -> None:
         self._auto = _automaton()

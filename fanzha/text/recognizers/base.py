@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from fanzha.text.normalize import NormalizedText
 from fanzha.text.result import AttrValue, Indicator
@@ -38,6 +38,29 @@ def compile_fast(first_chars: str, pattern: str) -> re.Pattern[str]:
     set; a leading lookbehind or optional group makes it try every position (3–4x slower on an SMS).
     """
     return re.compile(f"(?=[{first_chars}])(?:{pattern})")
+
+
+def any_word_regex(words: Iterable[str]) -> re.Pattern[str]:
+    """A regex whose `search` tells whether any of `words` occurs (for gates; the match itself is the
+    shortest word at the first position where one starts).
+
+    Shaped as a trie: a flat alternation makes `re` try every word at each candidate position, the
+    trie one character per level; and where a word ends, longer ones need not be tried.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        if "" in node:
+            return ""
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items())]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return re.compile(emit(trie))
 
 
 class ContextWords:

@@ -87,9 +87,13 @@ class _BrandIndex:
         self.official = data.official_domains
 
     def match(self, labels: str) -> str | None:
-        variants = {labels}
+        # The labels as written first, then with homoglyphs undone. (This was a set, whose order depends on
+        # the process's string-hash seed: "10086icbc-vip.com" imitated 中国移动 or 工商银行 by chance.)
+        variants = [labels]
         if any(c.isalpha() for c in labels):
-            variants.add(labels.translate(_HOMOGLYPHS).replace("rn", "m").replace("vv", "w"))
+            undone = labels.translate(_HOMOGLYPHS).replace("rn", "m").replace("vv", "w")
+            if undone != labels:
+                variants.append(undone)
         for v in variants:
             for kw, brand in self.long:
                 if kw in v:

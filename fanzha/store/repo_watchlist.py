@@ -1,0 +1,411 @@
+"""Watchlist storage: idempotent bulk upsert (executemany on SQLite, COPY on PostgreSQL), edits, export.
+
+A batch is one transaction: after a crash the table holds all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.orm import Session
+
+from fanzha.intel.matcher import Row, WatchlistIndex
+from fanzha.intel.watchlist import KINDS, MAX_VALUE_LENGTH, SOURCES, STATUSES, WatchlistItem
+from fanzha.store import repo_audit
+from fanzha.store.models import WatchlistEntry, utcnow
+
+ENTITY = "watchlist"
+COLUMNS = (
+    "kind", "value", "fraud_type", "source", "confidence", "status", "first_seen", "last_seen", "expires_at",
+    "report_count", "note",
+)
+_T = WatchlistEntry.__table__
+_SELECT = select(_T.c.id, *(_T.c[c] for c in COLUMNS))
+# Re-seeing a value never loses what is known: times widen, confidence and report count only grow, and an
+# allow-listed value stays allow-listed until someone changes it on purpose (PATCH /v1/watchlist/{id}).
+# The WHERE skips rows the batch would not change: re-importing a feed writes only what is new.
+_ON_CONFLICT = """ON CONFLICT (kind, value) DO UPDATE SET
+  fraud_type = COALESCE(excluded.fraud_type, watchlist.fraud_type),
+  source = excluded.source,
+  confidence = {max}(watchlist.confidence, excluded.confidence),
+  status = CASE WHEN watchlist.status = 'whitelisted' THEN watchlist.status ELSE excluded.status END,
+  first_seen = {min}(watchlist.first_seen, excluded.first_seen),
+  last_seen = {max}(watchlist.last_seen, excluded.last_seen),
+  expires_at = COALESCE(excluded.expires_at, watchlist.expires_at),
+  report_count = {max}(watchlist.report_count, excluded.report_count),
+  note = CASE WHEN excluded.note = '' THEN watchlist.note ELSE excluded.note END
+WHERE (excluded.fraud_type IS NOT NULL AND excluded.fraud_type {ne} watchlist.fraud_type)
+  OR excluded.source <> watchlist.source OR excluded.confidence > watchlist.confidence
+  OR (watchlist.status <> 'whitelisted' AND excluded.status <> watchlist.status)
+  OR excluded.first_seen < watchlist.first_seen OR excluded.last_seen > watchlist.last_seen
+  OR (excluded.expires_at IS NOT NULL AND excluded.expires_at {ne} watchlist.expires_at)
+  OR excluded.report_count > watchlist.report_count
+  OR (excluded.note <> '' AND excluded.note <> watchlist.note)"""
+_COLS = ", ".join(COLUMNS)
+_STAGE_TYPES = ("varchar", "varchar", "varchar", "varchar", "float8", "varchar", "timestamp", "timestamp",
+                "timestamp", "int4", "text")
+
+
+@dataclass(slots=True)
+class EntryRow:
+    """A stored watchlist entry."""
+
+    id: int
+    kind: str
+    value: str
+    fraud_type: str | None
+    source: str
+    confidence: float
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+    expires_at: datetime | None
+    report_count: int
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def index_row(self) -> Row:
+        return Row(self.id, self.kind, self.value, self.fraud_type, self.source, self.confidence,
+                   self.status == "whitelisted", self.expires_at)
+
+    def matchable(self, now: datetime | None = None) -> bool:
+        """Whether the index should hold this entry (listed or allow-listed, and not expired)."""
+        now = now or utcnow()
+        return self.status != "expired" and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(slots=True)
+class UpsertStats:
+    received: int = 0
+    unique: int = 0
+    inserted: int = 0
+    updated: int = 0  # existing entries the batch changed; the rest (unique - inserted - updated) unchanged
+    seconds: float = 0.0
+    rows: list[EntryRow] = field(default_factory=list)  # the stored rows, when asked for
+
+    def summary(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("received", "unique", "inserted", "updated", "seconds")}
+
+
+def _entry(row: Any) -> EntryRow:
+    return EntryRow(*row)
+
+
+def _check(item: WatchlistItem) -> None:
+    if item.kind not in KINDS:
+        raise ValueError(f"unknown kind {item.kind!r}")
+    if not item.value or len(item.value) > MAX_VALUE_LENGTH:
+        raise ValueError(f"{item.kind} value must have 1 to {MAX_VALUE_LENGTH} characters")
+    if item.source not in SOURCES:
+        raise ValueError(f"unknown source {item.source!r}; sources are {', '.join(SOURCES)}")
+    if item.status not in STATUSES:
+        raise ValueError(f"unknown status {item.status!r}; statuses are {', '.join(STATUSES)}")
+    if not 0.0 <= item.confidence <= 1.0:
+        raise ValueError(f"confidence must be between 0 and 1, not {item.confidence}")
+    if item.fraud_type is not None and len(item.fraud_type) > 40:
+        raise ValueError("fraud_type has at most 40 characters")
+
+
+def _merge(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Two rows of one batch with the same key, combined as the ON CONFLICT clause would."""
+    kind, value, ftype, _src, conf, status, first, last, expires, count, note = old
+    return (
+        kind, value, new[2] if new[2] is not None else ftype, new[3], max(conf, new[4]),
+        status if status == "whitelisted" else new[5], min(first, new[6]), max(last, new[7]),
+        new[8] if new[8] is not None else expires, max(count, new[9]), new[10] or note,
+    )
+
+
+_Key = tuple[str, str]
+
+
+def _tuples(items: Iterable[WatchlistItem], now: datetime) -> tuple[int, dict[_Key, tuple[Any, ...]]]:
+    received = 0
+    unique: dict[_Key, tuple[Any, ...]] = {}
+    for it in items:
+        received += 1
+        _check(it)
+        row = (
+            it.kind, it.value, it.fraud_type, it.source, float(it.confidence), it.status,
+            it.first_seen or it.last_seen or now, it.last_seen or it.first_seen or now, it.expires_at,
+            int(it.report_count), it.note or "",
+        )
+        key = (it.kind, it.value)
+        old = unique.get(key)
+        unique[key] = row if old is None else _merge(old, row)
+    return received, unique
+
+
+def upsert(
+    target: Session | Engine,
+    items: Iterable[WatchlistItem],
+    actor: str,
+    *,
+    source_label: str | None = None,
+    return_rows: bool = False,
+) -> UpsertStats:
+    """Insert or merge a batch (one transaction, one audit entry); repeating a batch changes nothing.
+
+    With a Session the caller commits; with an Engine the batch is committed here.
+    """
+    if isinstance(target, Engine):
+        with Session(target) as session, session.begin():
+            return upsert(session, items, actor, source_label=source_label, return_rows=return_rows)
+    session = target
+    start = time.perf_counter()
+    received, unique = _tuples(items, utcnow())
+    stats = UpsertStats(received=received, unique=len(unique))
+    if not unique:
+        return stats
+    allowlisted = [k for k, r in unique.items() if r[5] == "whitelisted"]
+    before = {(e.kind, e.value): e for e in get_by_keys(session, allowlisted)}
+    rows = sorted(unique.values(), key=lambda r: (r[0], r[1]))  # index-order inserts touch fewer pages
+    if session.get_bind().dialect.name == "postgresql":
+        stats.inserted, stats.updated = _upsert_postgresql(session, rows)
+    else:
+        stats.inserted, stats.updated = _upsert_sqlite(session, rows)
+    if return_rows or allowlisted:
+        stored = get_by_keys(session, list(unique))
+        stats.rows = stored if return_rows else []
+        _audit_allowlisting(session, actor, [e for e in stored if e.status == "whitelisted"], before)
+    sources = sorted({r[3] for r in rows})
+    repo_audit.record(
+        session, actor, "import", ENTITY, "batch",
+        after={"count": stats.unique, "inserted": stats.inserted, "updated": stats.updated,
+               "source": source_label or ",".join(sources)},
+    )
+    session.flush()
+    stats.seconds = round(time.perf_counter() - start, 3)
+    return stats
+
+
+def _sqlite_times(rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows with times as the exact text SQLAlchemy stores on SQLite, so MIN/MAX compare and the ORM reads
+    them back. Most rows of a batch share their times: formatting each distinct time once saves half the
+    import time."""
+    texts: dict[datetime | None, str | None] = {None: None}
+
+    def text(at: datetime | None) -> str | None:
+        out = texts.get(at, "")
+        if out == "":
+            out = texts[at] = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # type: ignore[union-attr]
+        return out
+
+    for r in rows:
+        yield (*r[:6], text(r[6]), text(r[7]), text(r[8]), *r[9:])
+
+
+def _upsert_sqlite(session: Session, rows: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
+    raw = session.connection().connection.driver_connection
+    cur = raw.cursor()  # type: ignore[union-attr]
+    try:
+        before = cur.execute("SELECT COALESCE(MAX(id), 0) FROM watchlist").fetchone()[0]
+        cur.executemany(
+            f"INSERT INTO watchlist ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+            + _ON_CONFLICT.format(max="MAX", min="MIN", ne="IS NOT"),
+            _sqlite_times(rows),
+        )
+        changed = cur.rowcount
+        # SQLite hands out ids above the largest one, and its write lock keeps other writers out.
+        inserted = cur.execute("SELECT COUNT(*) FROM watchlist WHERE id > ?", (before,)).fetchone()[0]
+    finally:
+        cur.close()
+    return inserted, changed - inserted
+
+
+def _upsert_postgresql(session: Session, rows: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS watchlist_stage (kind varchar(16), value varchar(512), "
+            "fraud_type varchar(40), source varchar(16), confidence float8, status varchar(12), first_seen "
+            "timestamp, last_seen timestamp, expires_at timestamp, report_count integer, note text) "
+            "ON COMMIT DELETE ROWS"
+        )
+        # Binary COPY: no text formatting of floats and times on either side.
+        with cur.copy(f"COPY watchlist_stage ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_STAGE_TYPES)
+            for r in rows:
+                copy.write_row(r)
+        cur.execute(
+            f"WITH up AS (INSERT INTO watchlist ({_COLS}) SELECT {_COLS} FROM watchlist_stage "
+            + _ON_CONFLICT.format(max="GREATEST", min="LEAST", ne="IS DISTINCT FROM")
+            + " RETURNING (xmax = 0) AS inserted) SELECT COUNT(*) FILTER (WHERE inserted), COUNT(*) FROM up"
+        )
+        inserted, total = cur.fetchone()
+        cur.execute("TRUNCATE watchlist_stage")
+    return int(inserted), int(total) - int(inserted)
+
+
+def get_by_keys(session: Session, keys: Sequence[tuple[str, str]]) -> list[EntryRow]:
+    out: list[EntryRow] = []
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, []).append(value)
+    for kind, values in by_kind.items():
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            q = _SELECT.where(_T.c.kind == kind, _T.c.value.in_(chunk))
+            out.extend(_entry(r) for r in session.execute(q))
+    return out
+
+
+def _audit_allowlisting(
+    session: Session, actor: str, stored: list[EntryRow], before: dict[tuple[str, str], EntryRow]
+) -> None:
+    for entry in stored:
+        old = before.get((entry.kind, entry.value))
+        if old is None or old.status != "whitelisted":
+            repo_audit.record(session, actor, "allowlist", ENTITY, entry.id,
+                              before=old.to_dict() if old else None, after=entry.to_dict())
+
+
+def upsert_one(session: Session, item: WatchlistItem, actor: str) -> tuple[EntryRow, bool]:
+    """Upsert one entry with a before/after audit entry; returns the stored row and whether it is new."""
+    found = get_by_keys(session, [(item.kind, item.value)])
+    old = found[0] if found else None
+    _, unique = _tuples([item], utcnow())
+    rows = list(unique.values())
+    if session.get_bind().dialect.name == "postgresql":
+        _upsert_postgresql(session, rows)
+    else:
+        _upsert_sqlite(session, rows)
+    new = get_by_keys(session, [(item.kind, item.value)])[0]
+    if old is None:
+        action = "create"
+    elif new.status == "whitelisted" and old.status != "whitelisted":
+        action = "allowlist"
+    else:
+        action = "update"
+    repo_audit.record(session, actor, action, ENTITY, new.id,
+                      before=old.to_dict() if old else None, after=new.to_dict())
+    session.flush()
+    return new, old is None
+
+
+_UNSET: Any = object()
+
+
+def update(
+    session: Session,
+    entry_id: int,
+    actor: str,
+    *,
+    status: str | None = None,
+    confidence: float | None = None,
+    expires_at: datetime | None = _UNSET,
+    note: str | None = None,
+) -> EntryRow | None:
+    """Change status, confidence, expiry or note of one entry (audited); None when there is no such id."""
+    entry = session.get(WatchlistEntry, entry_id)
+    if entry is None:
+        return None
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; statuses are {', '.join(STATUSES)}")
+    if confidence is not None and not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
+    old = get(session, entry_id)
+    assert old is not None
+    if status is not None:
+        entry.status = status
+    if confidence is not None:
+        entry.confidence = confidence
+    if expires_at is not _UNSET:
+        entry.expires_at = expires_at
+    if note is not None:
+        entry.note = note
+    session.flush()
+    new = get(session, entry_id)
+    assert new is not None
+    if new.status == "whitelisted" and old.status != "whitelisted":
+        action = "allowlist"
+    elif old.status == "whitelisted" and new.status != "whitelisted":
+        action = "unallowlist"
+    else:
+        action = "update"
+    repo_audit.record(session, actor, action, ENTITY, entry_id, before=old.to_dict(), after=new.to_dict())
+    return new
+
+
+def get(session: Session, entry_id: int) -> EntryRow | None:
+    row = session.execute(_SELECT.where(_T.c.id == entry_id)).first()
+    return None if row is None else _entry(row)
+
+
+def get_many(session: Session, ids: Sequence[int]) -> list[EntryRow]:
+    if not ids:
+        return []
+    return [_entry(r) for r in session.execute(_SELECT.where(_T.c.id.in_(list(ids))))]
+
+
+def search(
+    session: Session,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    fraud_type: str | None = None,
+    prefix: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[EntryRow]:
+    """Entries in id order after `after_id` (keyset paging); `prefix` filters on the normalised value."""
+    q = _SELECT.where(_T.c.id > after_id).order_by(_T.c.id).limit(limit)
+    if kind:
+        q = q.where(_T.c.kind == kind)
+    if status:
+        q = q.where(_T.c.status == status)
+    if fraud_type:
+        q = q.where(_T.c.fraud_type == fraud_type)
+    if prefix:
+        # A range, not LIKE: it uses the (kind, value) index and needs no escaping of % and _.
+        q = q.where(_T.c.value >= prefix, _T.c.value < prefix + "\U0010ffff")
+    return [_entry(r) for r in session.execute(q)]
+
+
+def count(session: Session, *, status: str | None = None) -> int:
+    q = select(func.count()).select_from(_T)
+    if status:
+        q = q.where(_T.c.status == status)
+    return int(session.scalar(q) or 0)
+
+
+def iter_entries(
+    session: Session, *, kind: str | None = None, status: str | None = None, batch: int = 5000
+) -> Iterator[EntryRow]:
+    """Every entry in id order, read in batches so memory stays flat for millions of rows."""
+    after = 0
+    while True:
+        page = search(session, kind=kind, status=status, after_id=after, limit=batch)
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].id
+
+
+def index_rows(session: Session) -> Iterator[Row]:
+    """Rows the matcher needs: listed and allow-listed entries that have not expired."""
+    now = utcnow()
+    q = (
+        select(_T.c.id, _T.c.kind, _T.c.value, _T.c.fraud_type, _T.c.source, _T.c.confidence, _T.c.status,
+               _T.c.expires_at)
+        .where(_T.c.status.in_(("active", "whitelisted")),
+               or_(_T.c.expires_at.is_(None), _T.c.expires_at > now))
+        .execution_options(yield_per=20_000)
+    )
+    for r in session.execute(q):
+        yield Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6] == "whitelisted", r[7])
+
+
+def load_index(target: Session | Engine) -> WatchlistIndex:
+    """A matcher index holding every active and allow-listed entry, plus the bundled allow-list."""
+    if isinstance(target, Engine):
+        with Session(target) as session:
+            return WatchlistIndex(index_rows(session))
+    return WatchlistIndex(index_rows(target))
