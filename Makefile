@@ -13,6 +13,7 @@ $(BIN)/fanzha: pyproject.toml
 
 run: $(BIN)/fanzha
 	$(BIN)/fanzha demo
+	$(BIN)/fanzha serve --data-dir fanzha-data
 
 test: $(BIN)/fanzha
 	$(BIN)/ruff check fanzha tests bench
@@ -23,6 +24,8 @@ train: $(BIN)/fanzha
 
 bench: $(BIN)/fanzha
 	$(BIN)/python bench/bench_detect.py
+	$(BIN)/python bench/bench_watchlist.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
