@@ -76,6 +76,7 @@ def test_any_word_regex_finds_exactly_the_texts_containing_a_word() -> None:
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert (rx.search(text) is not None) == any(w in text for w in words), text
+    assert any_word_regex([]).search("anything") is None
 
 
 def test_app_gate_keeps_apps_and_skips_texts_without_them() -> None:

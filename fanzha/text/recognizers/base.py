@@ -60,7 +60,7 @@ def any_word_regex(words: Iterable[str]) -> re.Pattern[str]:
         alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items())]
         return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
 
-    return re.compile(emit(trie))
+    return re.compile(emit(trie) if trie else "(?!)")  # no words: never matches
 
 
 class ContextWords:
