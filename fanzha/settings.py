@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     warning_merge_hours: int = 24
     log_json: bool = True
 
+    # money interception (payments/): the bank's ledger (directory of Parquet/CSV files, see
+    # fanzha/payments/schema.py) that transfer checks and traces read, and mule scores from `fanzha mules`
+    ledger_dir: Path | None = None
+    mule_scores_path: Path | None = None
+    transfer_rules_path: Path | None = None  # default: the rules bundled in fanzha/knowledge/
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
