@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch_items: int = 1000
     lookup_rate_per_minute: int = 60
+    report_rate_per_minute: int = 10  # public report submissions per client (IP) and minute
     warning_due_minutes: int = 30
     warning_merge_hours: int = 24
     log_json: bool = True

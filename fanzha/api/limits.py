@@ -1,8 +1,16 @@
-"""ASGI middleware that refuses request bodies over the configured size with 413."""
+"""Request limits: bodies over the configured size get 413 (ASGI middleware), and per-client rate limits
+(token buckets) give 429 with Retry-After."""
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+
+from fastapi import HTTPException, Request, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fanzha.store.repo_users import Principal
 
 
 class BodyTooLarge(Exception):
@@ -59,3 +67,44 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiter:
+    """Token bucket per client: `rate` requests a minute, in bursts of at most `rate`."""
+
+    def __init__(self, rate_per_minute: int) -> None:
+        self.rate = max(1, rate_per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, client: str, factor: int = 1) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        capacity = float(self.rate * factor)
+        per_second = capacity / 60.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(client, (capacity, now))
+            tokens = min(capacity, tokens + (now - at) * per_second)
+            if tokens < 1.0:
+                self._buckets[client] = (tokens, now)
+                return (1.0 - tokens) / per_second
+            self._buckets[client] = (tokens - 1.0, now)
+            if len(self._buckets) > 100_000:
+                self._forget_idle(now)
+        return 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        # A client idle for a minute has a full bucket again: forgetting it changes nothing.
+        self._buckets = {c: (t, at) for c, (t, at) in self._buckets.items() if now - at < 60.0}
+
+
+def enforce(limiter: RateLimiter, request: Request, principal: Principal | None, partner_factor: int,
+            message: str) -> None:
+    """Take one request from the client's bucket (per user when logged in, else per IP) or answer 429."""
+    if principal is not None:
+        wait = limiter.take(f"user:{principal.id}", partner_factor)
+    else:
+        wait = limiter.take(f"ip:{request.client.host if request.client else 'unknown'}")
+    if wait > 0:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, message,
+                            headers={"Retry-After": str(math.ceil(wait))})

@@ -116,9 +116,10 @@ class DetectOut(Detection):
 
 @dataclass(slots=True)
 class BatchDetection(Detection):
-    """A batch result: the item's `id` followed by the fields of its `Detection`."""
+    """A batch result: the item's `id` followed by the fields of its `Detection` and its watchlist hits."""
 
     id: Any = None
+    watchlist_hits: list[WatchlistHit] = field(default_factory=list)
 
 
 class BatchError(BaseModel):

@@ -34,7 +34,8 @@ def detector():
 @pytest.fixture
 def app_settings(db_url, tmp_path) -> Settings:
     return Settings(
-        database_url=db_url, data_dir=tmp_path, max_body_bytes=64 * 1024, lookup_rate_per_minute=5
+        database_url=db_url, data_dir=tmp_path, max_body_bytes=64 * 1024, lookup_rate_per_minute=5,
+        report_rate_per_minute=1000,
     )
 
 

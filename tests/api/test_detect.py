@@ -120,6 +120,22 @@ def test_listed_indicators_are_reported_and_official_numbers_marked_allowlisted(
     assert [(h["value"], h["allowlisted"], h["label"]) for h in official] == [("95555", True, "招商银行客服")]
 
 
+def test_batch_results_carry_the_same_watchlist_hits_as_single_detection(client, auth):
+    entry = {"kind": "domain", "value": "etc-renzheng.top", "fraud_type": "phishing_account", "confidence": 0.9}
+    assert client.post("/v1/watchlist", json=entry, headers=auth("analyst")).status_code == 201
+    items = [{"id": "etc", "text": ETC}, {"id": "bill", "text": BANK_BILL}, {"id": "x", "text": ""},
+             {"id": "dinner", "text": DINNER}]
+    results = client.post("/v1/detect/batch", json={"items": items}, headers=auth("bank")).json()["results"]
+    for item, result in zip(items, results, strict=True):
+        if not item["text"]:
+            assert "error" in result and "watchlist_hits" not in result
+            continue
+        single = detect(client, auth("bank"), text=item["text"]).json()["watchlist_hits"]
+        assert result["watchlist_hits"] == single
+    assert [h["value"] for h in results[0]["watchlist_hits"]] == ["etc-renzheng.top"]
+    assert results[3]["watchlist_hits"] == []
+
+
 def test_a_fraud_verdict_for_a_named_recipient_raises_one_warning_and_repeats_merge(client, auth):
     first = detect(client, auth("bank"), text=POLICE, recipient=RECIPIENT, amount=20000).json()
     assert first["warning_id"] is not None and first["warning_merged"] is False

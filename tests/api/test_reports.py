@@ -136,3 +136,19 @@ def test_intake_and_review_are_audited(client, auth, app_settings):
     assert [(a, b) for a, b, _ in rows] == [("public", "create"), ("public", "merge"), ("analyst", "accept")]
     assert rows[-1].after["status"] == "accepted"
     assert SCAM not in str(rows)  # the reporter's text stays in the report, not in the audit log
+
+
+def test_report_flood_from_one_client_is_429_and_nothing_more_is_stored(client, auth):
+    from fanzha.api.limits import RateLimiter
+
+    client.app.state.report_limiter = RateLimiter(3)
+    values = [f"1701234{n:04d}" for n in range(5)]
+    codes = [client.post("/v1/reports", json={**REPORT, "value": v}).status_code for v in values]
+    assert codes == [201, 201, 201, 429, 429]
+    r = client.post("/v1/reports", json=REPORT)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "频繁" in r.json()["detail"]
+    queue = client.get("/v1/reports", params={"limit": 50}, headers=auth("analyst")).json()
+    assert queue["total"] == 3
+    # A logged-in partner has its own, larger bucket.
+    assert client.post("/v1/reports", json={**REPORT, "value": "17099990000"},
+                       headers=auth("telecom")).status_code == 201

@@ -31,7 +31,7 @@ from fanzha.text.dialogue import (
     detect_dialogue,
     transcript,
 )
-from fanzha.text.result import Detection
+from fanzha.text.result import Detection, Indicator
 
 router = APIRouter(prefix="/v1/detect", tags=["detect 识别"])
 
@@ -137,10 +137,14 @@ PartnerDep = Annotated[Principal, Depends(partner)]
 def watchlist_hits(app: FastAPI, detection: Detection, text: str) -> list[WatchlistHit]:
     """Watchlist and allow-list entries for every indicator of the detection, plus listed IM IDs and app
     names anywhere in the text (which no recogniser may have picked out); each entry once."""
+    return _hits(app, detection.indicators, text)
+
+
+def _hits(app: FastAPI, indicators: Sequence[Indicator], text: str) -> list[WatchlistHit]:
     index: WatchlistIndex | None = getattr(app.state, "watchlist", None)
     if index is None:
         return []
-    found = [(ind.value, m) for ind in detection.indicators for m in index.match_indicator(ind)]
+    found = [(ind.value, m) for ind in indicators for m in index.match_indicator(ind)]
     found += [(m.value, m) for m in index.scan_text(text)]
     hits: dict[tuple[str, str, bool], WatchlistHit] = {}
     for indicator, m in found:
@@ -249,8 +253,9 @@ def _raise_warning(app: FastAPI, req: WarningRequest, principal: Principal) -> t
 
 @router.post("/batch", response_model=BatchOut, summary="Examine many messages or transcripts")
 def detect_batch(body: BatchIn, request: Request, _: PartnerDep) -> Response:
-    """批量识别：results come back in the order of `items`, one per item (the same lines as
-    `fanzha detect --input`); an item that cannot be examined gets an `error`, never fails the batch."""
+    """批量识别：results come back in the order of `items`, one per item (the lines of
+    `fanzha detect --input` plus `watchlist_hits`, as for one message); an item that cannot be examined gets
+    an `error`, never fails the batch."""
     limit = request.app.state.settings.max_batch_items
     if len(body.items) > limit:
         raise _unprocessable(f"{len(body.items)} items; at most {limit} per batch")
@@ -259,10 +264,19 @@ def detect_batch(body: BatchIn, request: Request, _: PartnerDep) -> Response:
         if rec.turns is not None and (error := _dialogue_error(rec.turns)) is not None:
             rec.turns, rec.error = None, error
     lines = batch.process(request.app.state.detector, records)
-    return Response(
-        b'{"results":[' + b",".join(line.rstrip(b"\n") for line in lines) + b"]}",
-        media_type="application/json",
-    )
+    results = [_with_hits(request.app, line, rec) for line, rec in zip(lines, records, strict=True)]
+    return Response(b'{"results":[' + b",".join(results) + b"]}", media_type="application/json")
+
+
+def _with_hits(app: FastAPI, line: bytes, rec: batch.Record) -> bytes:
+    """A batch result line with the watchlist hits of its indicators and text added."""
+    result = orjson.loads(line)
+    if "error" in result:
+        return line.rstrip(b"\n")
+    indicators = [Indicator(**ind) for ind in result["indicators"]]
+    text = transcript(rec.turns) if rec.turns is not None else (rec.text or "")
+    result["watchlist_hits"] = _hits(app, indicators, text)
+    return orjson.dumps(result)
 
 
 async def _send(ws: WebSocket, payload: dict[str, Any]) -> None:

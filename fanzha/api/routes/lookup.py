@@ -5,9 +5,6 @@ Answers with verdict, fraud types, report count and advice; never with who repor
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -15,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from pydantic import BaseModel
 
 from fanzha.api.deps import SessionDep, optional_principal
+from fanzha.api.limits import RateLimiter, enforce
 from fanzha.api.routes.watchlist import index_of
 from fanzha.intel.matcher import verdict
 from fanzha.intel.watchlist import KINDS, InvalidIndicator, normalize_value
@@ -47,54 +45,15 @@ class LookupOut(BaseModel):
     advice: str
 
 
-class RateLimiter:
-    """Token bucket per client: `rate` requests a minute, in bursts of at most `rate`."""
-
-    def __init__(self, rate_per_minute: int) -> None:
-        self.rate = max(1, rate_per_minute)
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
-        self._lock = threading.Lock()
-
-    def take(self, client: str, factor: int = 1) -> float:
-        """0 when the request may go ahead, else the seconds until it may."""
-        capacity = float(self.rate * factor)
-        per_second = capacity / 60.0
-        now = time.monotonic()
-        with self._lock:
-            tokens, at = self._buckets.get(client, (capacity, now))
-            tokens = min(capacity, tokens + (now - at) * per_second)
-            if tokens < 1.0:
-                self._buckets[client] = (tokens, now)
-                return (1.0 - tokens) / per_second
-            self._buckets[client] = (tokens - 1.0, now)
-            if len(self._buckets) > 100_000:
-                self._forget_idle(now)
-        return 0.0
-
-    def _forget_idle(self, now: float) -> None:
-        # A client idle for a minute has a full bucket again: forgetting it changes nothing.
-        self._buckets = {c: (t, at) for c, (t, at) in self._buckets.items() if now - at < 60.0}
-
-
 def load_state(app: FastAPI) -> None:
     app.state.lookup_limiter = RateLimiter(app.state.settings.lookup_rate_per_minute)
 
 
 def _limit(request: Request, principal: Principal | None) -> None:
-    limiter: RateLimiter | None = getattr(request.app.state, "lookup_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.lookup_limiter = RateLimiter(
-            request.app.state.settings.lookup_rate_per_minute)
-    if principal is not None:
-        wait = limiter.take(f"user:{principal.id}", PARTNER_FACTOR)
-    else:
-        wait = limiter.take(f"ip:{request.client.host if request.client else 'unknown'}")
-    if wait > 0:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "查询过于频繁，请稍后再试 (too many look-ups; retry later)",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+    if getattr(request.app.state, "lookup_limiter", None) is None:
+        load_state(request.app)
+    enforce(request.app.state.lookup_limiter, request, principal, PARTNER_FACTOR,
+            "查询过于频繁，请稍后再试 (too many look-ups; retry later)")
 
 
 def _typology(request: Request) -> object | None:

@@ -6,10 +6,11 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from fanzha.api.deps import SessionDep, require
+from fanzha.api.deps import SessionDep, optional_principal, require
+from fanzha.api.limits import RateLimiter, enforce
 from fanzha.api.routes.watchlist import refresh as refresh_index
 from fanzha.cases.reports import (
     MAX_TEXT_CHARS,
@@ -26,6 +27,8 @@ from fanzha.store.repo_users import Principal
 
 router = APIRouter(prefix="/v1/reports", tags=["reports 举报线索"])
 log = logging.getLogger("fanzha.api.reports")
+# Partners that forward reports in bulk (a carrier's 12321 feed, an app) may submit this many times more.
+PARTNER_FACTOR = 20
 THANKS = "感谢您的举报！线索已收到，反诈中心将尽快核查。如已转账，请立即拨打 110 或 96110。"
 
 
@@ -95,9 +98,25 @@ def _known_types(request: Request) -> set[str] | None:
     return set(typology.codes) if typology is not None else None
 
 
-@router.post("", response_model=ReceiptOut, status_code=201, responses={200: {"description": "merged"}})
-def submit_report(body: ReportIn, request: Request, response: Response, session: SessionDep) -> ReceiptOut:
-    """Report a fraud indicator; no login. A repeat of a pending report is counted, not duplicated (200)."""
+def load_state(app: FastAPI) -> None:
+    app.state.report_limiter = RateLimiter(app.state.settings.report_rate_per_minute)
+
+
+@router.post("", response_model=ReceiptOut, status_code=201,
+             responses={200: {"description": "merged"}, 429: {"description": "too many reports"}})
+def submit_report(
+    body: ReportIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> ReceiptOut:
+    """Report a fraud indicator; no login. A repeat of a pending report is counted, not duplicated (200).
+    Rate limited per client (per IP, or per account for logged-in partners) so the queue cannot be flooded."""
+    if getattr(request.app.state, "report_limiter", None) is None:
+        load_state(request.app)
+    enforce(request.app.state.report_limiter, request, principal, PARTNER_FACTOR,
+            "举报提交过于频繁，请稍后再试 (too many reports; retry later)")
     try:
         req = ReportRequest(
             kind=body.kind,
