@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     texts = sms_messages(args.messages)
     mean_len = statistics.mean(len(t) for t in texts)
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +103,9 @@ def main() -> None:
         "single_p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 3),
         "max_rss_mb": round(max(r[2] for r in runs) / 1024, 1),
         "model_load_s_median": round(statistics.median(loads), 3),
+        # Wall-clock figures depend on other load on the machine: report them with these.
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cpu_count": os.cpu_count(),
     }
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 

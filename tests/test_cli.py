@@ -84,3 +84,100 @@ def test_demo_scans_the_bundled_sample():
     res = run("demo")
     assert res.returncode == 0, res.stderr
     assert "s02" in res.stdout.decode()
+
+
+def test_service_command_groups_are_listed_but_imported_only_when_used():
+    code = "import sys, fanzha.cli; print(sorted(m for m in ('fastapi', 'sqlalchemy') if m in sys.modules))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+    help_out = run("--help").stdout.decode()
+    for name in ("detect", "serve", "warnings", "watchlist"):
+        assert name in help_out
+    sub = run("watchlist", "--help")
+    assert sub.returncode == 0 and b"check" in sub.stdout
+
+
+# --- detect --engine spark: argument handling only (the Spark job has its own tests) -----------------
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from fanzha.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_engine_must_be_local_or_spark(tmp_path):
+    res = _cli("detect", "--engine", "flink", "--input", str(tmp_path / "x.jsonl"))
+    assert res.exit_code == 2 and "--engine must be local or spark" in res.output
+
+
+def test_spark_engine_needs_file_paths_not_text_or_stdio(tmp_path):
+    src = tmp_path / "in.parquet"
+    src.write_bytes(b"")
+    no_input = _cli("detect", "--engine", "spark", "你好")
+    assert no_input.exit_code == 2 and "--input PATH" in no_input.output
+    stdin = _cli("detect", "--engine", "spark", "--input", "-", "--output", str(tmp_path / "out"))
+    assert stdin.exit_code == 2 and "--input PATH" in stdin.output
+    stdout = _cli("detect", "--engine", "spark", "--input", str(src))
+    assert stdout.exit_code == 2 and "--output PATH" in stdout.output
+    missing = _cli("detect", "--engine", "spark", "--input", str(tmp_path / "nope"), "--output", "o")
+    assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+def test_spark_master_only_with_the_spark_engine(tmp_path):
+    res = _cli("detect", "--input", str(tmp_path / "x.jsonl"), "--spark-master", "local[2]")
+    assert res.exit_code == 2 and "--spark-master applies only to --engine spark" in res.output
+
+
+def test_spark_engine_passes_the_arguments_and_prints_the_summary(tmp_path, monkeypatch):
+    import types
+
+    import fanzha.jobs
+
+    calls = []
+
+    def run_detect(input_path, output_path, *, text_column="text", id_column="id", master=None):
+        calls.append((input_path, output_path, text_column, id_column, master))
+        return {"records": 3, "errors": 0}
+
+    fake = types.ModuleType("fanzha.jobs.spark_detect")
+    fake.run_detect = run_detect
+    monkeypatch.setitem(sys.modules, "fanzha.jobs.spark_detect", fake)
+    monkeypatch.setattr(fanzha.jobs, "spark_detect", fake, raising=False)
+    src = tmp_path / "in.parquet"
+    src.write_bytes(b"")
+    out = str(tmp_path / "out")
+    res = _cli(
+        "detect",
+        "--engine",
+        "spark",
+        "--input",
+        str(src),
+        "--output",
+        out,
+        "--text-column",
+        "msg",
+        "--id-column",
+        "key",
+        "--spark-master",
+        "local[2]",
+    )
+    assert res.exit_code == 0, res.output
+    assert calls == [(str(src), out, "msg", "key", "local[2]")]
+    assert orjson.loads(res.output) == {"records": 3, "errors": 0}  # CliRunner mixes stderr into output
+    res = _cli("detect", "--engine", "spark", "--input", str(src), "--output", out)
+    assert res.exit_code == 0 and calls[-1] == (str(src), out, "text", "id", None)
+
+
+def test_spark_engine_unavailable_is_a_clear_error(tmp_path, monkeypatch):
+    import fanzha.jobs
+
+    monkeypatch.setitem(sys.modules, "fanzha.jobs.spark_detect", None)  # makes the import fail
+    monkeypatch.delattr(fanzha.jobs, "spark_detect", raising=False)
+    src = tmp_path / "in.parquet"
+    src.write_bytes(b"")
+    res = _cli("detect", "--engine", "spark", "--input", str(src), "--output", str(tmp_path / "out"))
+    assert res.exit_code == 2 and "Spark engine is not available" in res.output

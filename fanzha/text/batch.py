@@ -98,7 +98,9 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
 
 def result_line(rec: Record, detection: Detection | None) -> bytes:
     """One output line: the record's id followed by the detection fields, or by an error."""
-    head = b'{"id":' + orjson.dumps(rec.id, default=str)
+    rec_id = rec.id
+    # Most ids are small ints or plain strings; orjson is needed only for the rest (and for escaping).
+    head = b'{"id":' + (str(rec_id).encode() if type(rec_id) is int else orjson.dumps(rec_id, default=str))
     if detection is None:
         return head + b',"line":' + str(rec.line).encode() + b',"error":' + orjson.dumps(rec.error) + b"}\n"
     return head + b"," + orjson.dumps(detection)[1:] + b"\n"
@@ -120,7 +122,9 @@ def process(detector: Detector, records: Iterable[Record], batch_size: int = 204
             except InvalidInput as exc:
                 rec.error = str(exc)
         if pending:
-            for i, d in zip(pending, detector.detect_many([chunk[i].text for i in pending]), strict=True):
+            # Already checked above: score the analyses directly instead of detect_many (checks again).
+            detections = detector.score(detector.analyze_many([chunk[i].text for i in pending]))
+            for i, d in zip(pending, detections, strict=True):
                 results[i] = d
         for rec, d in zip(chunk, results, strict=True):
             yield result_line(rec, d)

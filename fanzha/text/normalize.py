@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -185,9 +186,36 @@ def _traditional_chars() -> tuple[Ranges, set[str]]:
     return [(ord(c), ord(c)) for c in changed], {s for s in changed.values() if s in changed}
 
 
+# _traditional_chars() converts ~100,000 characters: a tenth of the detector's load time. Its result
+# depends only on the OpenCC version and _CJK, so it is shipped precomputed for the installed version
+# (`python -m fanzha.text.normalize` rewrites the file); any other version computes it at import.
+TRAD_CACHE_PATH = VARIANTS_PATH.with_name("t2s_chars.json")
+
+
+def _trad_cache_key() -> str:
+    return f"opencc {getattr(opencc, '__version__', '?')} cjk {_CJK!r}"
+
+
+def _cached_traditional_chars(path: Path = TRAD_CACHE_PATH) -> tuple[Ranges, set[str]]:
+    try:
+        data = json.loads(path.read_bytes())
+        if data["key"] == _trad_cache_key():
+            return [(cp, cp) for cp in data["trad"]], set(data["chained"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return _traditional_chars()
+
+
+def write_trad_cache(path: Path = TRAD_CACHE_PATH) -> None:
+    trad, chained = _traditional_chars()
+    assert all(lo == hi for lo, hi in trad)
+    data = {"key": _trad_cache_key(), "trad": [lo for lo, _ in trad], "chained": sorted(chained)}
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+
+
 # Only call opencc when a traditional character is present: it is the slowest step, and on pure
 # simplified text its phrase table would even rewrite correct words (打坏 → 打坯).
-_TRAD, _TRAD_CHAINED = _traditional_chars()
+_TRAD, _TRAD_CHAINED = _cached_traditional_chars()
 _TRAD_GATE_RE = re.compile(_class(_TRAD, gate=True))
 # `re` checks astral ranges one by one, and thousands of astral traditional characters (Ext. B) make
 # an exact class crawl; BMP characters go through a bitmap class, astral ones through a set.
@@ -457,3 +485,7 @@ def normalize(text: str) -> NormalizedText:
 
 
 __all__ = ["VARIANTS", "VARIANTS_PATH", "NormalizedText", "load_variants", "normalize"]
+
+if __name__ == "__main__":
+    write_trad_cache()
+    print(f"wrote {TRAD_CACHE_PATH}")

@@ -75,9 +75,14 @@ class RuleEngine:
         # (fraud vocabulary such as 账户 or 转账 is common there as in messages); the small constant
         # prefers fewer literals: each occurrence costs an automaton match and a Python iteration.
         prose = _prose(typology)
+        costs: dict[str, float] = {}
 
         def cost(lit: str) -> float:
-            return prose.count(lit) + 0.1
+            # Memoised: the same literals come up for many patterns, and each count scans all the prose.
+            c = costs.get(lit)
+            if c is None:
+                c = costs[lit] = prose.count(lit) + 0.1
+            return c
 
         def add_regex(
             rule: str,

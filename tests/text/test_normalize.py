@@ -292,3 +292,14 @@ def test_one_megabyte_input_finishes_quickly(big: str) -> None:
     n = normalize(big)
     assert time.process_time() - t0 < 1.0
     assert n.offsets is None or len(n.offsets) == len(n.text) + 1
+
+
+def test_shipped_traditional_character_table_matches_the_installed_opencc(tmp_path):
+    from fanzha.text import normalize as nm
+
+    # Regenerate with `python -m fanzha.text.normalize` after upgrading OpenCC.
+    assert nm._cached_traditional_chars() == nm._traditional_chars()
+    stale = tmp_path / "t2s_chars.json"
+    stale.write_text('{"key": "opencc 0.0", "trad": [], "chained": []}', encoding="utf-8")
+    assert nm._cached_traditional_chars(stale) == nm._traditional_chars()  # stale file: recomputed
+    assert nm._cached_traditional_chars(tmp_path / "missing.json") == nm._traditional_chars()
