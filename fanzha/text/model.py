@@ -107,10 +107,19 @@ class FraudTextClassifier:
         nv = len(VERDICT_CLASSES)
         return _softmax(logits[:, :nv]), _softmax(logits[:, nv:])
 
+    def fraud_logit(self, texts: Sequence[str], dense: np.ndarray) -> np.ndarray:
+        """The uncalibrated fraud log-odds, before Platt scaling."""
+        verdict, _ = self._raw(texts, dense)
+        return _logit(verdict[:, 2])
+
+    def calibrated(self, logit: np.ndarray) -> np.ndarray:
+        """Apply this model's Platt scaling to fraud log-odds."""
+        a, b = self.calibration_
+        return 1.0 / (1.0 + np.exp(-(a * logit + b)))
+
     def predict_proba(self, texts: Sequence[str], dense: np.ndarray) -> Scores:
         verdict, types = self._raw(texts, dense)
-        a, b = self.calibration_
-        fraud = 1.0 / (1.0 + np.exp(-(a * _logit(verdict[:, 2]) + b)))
+        fraud = self.calibrated(_logit(verdict[:, 2]))
         return Scores(fraud=fraud, spam=verdict[:, 1], types=types)
 
     def calibrate(self, texts: Sequence[str], dense: np.ndarray, is_fraud: Sequence[bool]) -> None:
