@@ -1,0 +1,209 @@
+"""Per-account mule features as one SQL definition rendered for DuckDB and Spark SQL.
+
+Both engines run the same text except for the millisecond-epoch expression, so the embedded and the Spark
+scores agree by construction. Every feature column is cast to DOUBLE (DuckDB would return HUGEINT sums).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Dialect = Literal["duckdb", "spark"]
+
+# Milliseconds since the epoch of a naive timestamp; Spark reads naive Parquet timestamps as UTC instants
+# (session time zone UTC, see fanzha/jobs/spark_session.py), which gives the same number.
+_EPOCH_MS = {"duckdb": "epoch_ms(ts)", "spark": "unix_millis(ts)"}
+
+# Money forwarded within this many seconds of the latest incoming payment counts as "fast pass-through".
+FAST_SECONDS = 3600
+# A shared key (device, IP, branch+day) used by more accounts than this is infrastructure (a café's NAT,
+# a busy branch), not a ring, and links nothing when clustering.
+MAX_SHARED_KEY_ACCOUNTS = 30
+
+FEATURES: tuple[str, ...] = (
+    "n_in",
+    "n_out",
+    "n_payers",
+    "n_payees",
+    "payer_ratio",
+    "in_yuan",
+    "pass_through",
+    "fast_out_ratio",
+    "hold_minutes",
+    "chain_in_share",
+    "chain_out_share",
+    "cash_out_ratio",
+    "round_ratio",
+    "night_ratio",
+    "active_days",
+    "counterparties_per_day",
+    "days_to_first_txn",
+    "opened_together",
+    "holder_accounts",
+    "device_accounts",
+    "ip_accounts",
+    "remote_opened",
+    "is_merchant",
+    "is_corporate",
+)
+
+_SQL = """
+WITH t AS (
+  SELECT from_account, to_account, amount_fen, {epoch_ms} AS ts_ms, hour(ts) AS hr, device_id, ip
+  FROM transfers
+),
+ev AS (
+  SELECT to_account AS account_id, from_account AS cp, 1 AS is_in, amount_fen, ts_ms, hr
+  FROM t WHERE to_account IS NOT NULL
+  UNION ALL
+  SELECT from_account AS account_id, to_account AS cp, 0 AS is_in, amount_fen, ts_ms, hr
+  FROM t WHERE from_account IS NOT NULL
+),
+seq AS (
+  SELECT account_id, cp, is_in, amount_fen, ts_ms, hr,
+    max(CASE WHEN is_in = 1 THEN ts_ms END) OVER (
+      PARTITION BY account_id ORDER BY ts_ms, is_in DESC
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_in_ms
+  FROM ev
+),
+agg AS (
+  SELECT account_id,
+    sum(is_in) AS n_in,
+    sum(1 - is_in) AS n_out,
+    count(DISTINCT CASE WHEN is_in = 1 THEN cp END) AS n_payers,
+    count(DISTINCT CASE WHEN is_in = 0 THEN cp END) AS n_payees,
+    count(DISTINCT cp) AS n_cp,
+    sum(CASE WHEN is_in = 1 THEN amount_fen ELSE 0 END) AS in_fen,
+    sum(CASE WHEN is_in = 0 THEN amount_fen ELSE 0 END) AS out_fen,
+    sum(CASE WHEN is_in = 0 AND cp IS NULL THEN amount_fen ELSE 0 END) AS cash_fen,
+    sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {fast_ms} THEN amount_fen ELSE 0 END) AS fast_fen,
+    avg(CASE WHEN is_in = 0 AND last_in_ms IS NOT NULL THEN ln(1 + (ts_ms - last_in_ms) / 60000.0) END)
+      AS log_hold,
+    sum(CASE WHEN amount_fen % 10000 = 0 THEN 1 ELSE 0 END) AS n_round,
+    sum(CASE WHEN hr < 6 THEN 1 ELSE 0 END) AS n_night,
+    count(*) AS n_all,
+    min(ts_ms) AS first_ms,
+    max(ts_ms) AS last_ms
+  FROM seq GROUP BY account_id
+),
+fwd AS (
+  SELECT account_id,
+    CASE WHEN in_fen > 0 AND fast_fen >= 0.5 * in_fen THEN 1 ELSE 0 END AS is_fwd
+  FROM agg
+),
+chain AS (
+  SELECT e.account_id,
+    sum(CASE WHEN e.is_in = 1 THEN f.is_fwd * e.amount_fen ELSE 0 END) AS chain_in_fen,
+    sum(CASE WHEN e.is_in = 0 THEN f.is_fwd * e.amount_fen ELSE 0 END) AS chain_out_fen
+  FROM ev e JOIN fwd f ON e.cp = f.account_id
+  GROUP BY e.account_id
+),
+dev AS (
+  SELECT DISTINCT from_account AS account_id, device_id FROM t
+  WHERE device_id IS NOT NULL AND from_account IS NOT NULL
+),
+dev_n AS (SELECT device_id, count(*) AS n FROM dev GROUP BY device_id),
+dev_max AS (
+  SELECT d.account_id, max(n.n) AS device_accounts FROM dev d JOIN dev_n n ON d.device_id = n.device_id
+  GROUP BY d.account_id
+),
+ipa AS (
+  SELECT DISTINCT from_account AS account_id, ip FROM t WHERE ip IS NOT NULL AND from_account IS NOT NULL
+),
+ip_n AS (SELECT ip, count(*) AS n FROM ipa GROUP BY ip),
+ip_max AS (
+  SELECT d.account_id, max(n.n) AS ip_accounts FROM ipa d JOIN ip_n n ON d.ip = n.ip GROUP BY d.account_id
+),
+acc AS (
+  SELECT account_id, account_type, kyc_flags, {epoch_opened} AS opened_ms,
+    count(*) OVER (PARTITION BY branch, CAST(opened_at AS DATE)) AS opened_together,
+    count(*) OVER (PARTITION BY holder_id) AS holder_accounts
+  FROM accounts
+)
+SELECT a.account_id,
+  CAST(coalesce(g.n_in, 0) AS DOUBLE) AS n_in,
+  CAST(coalesce(g.n_out, 0) AS DOUBLE) AS n_out,
+  CAST(coalesce(g.n_payers, 0) AS DOUBLE) AS n_payers,
+  CAST(coalesce(g.n_payees, 0) AS DOUBLE) AS n_payees,
+  CAST(CASE WHEN g.n_in > 0 THEN g.n_payers / g.n_in ELSE 0 END AS DOUBLE) AS payer_ratio,
+  CAST(coalesce(g.in_fen, 0) / 100.0 AS DOUBLE) AS in_yuan,
+  CAST(CASE WHEN g.in_fen > 0 THEN least(g.out_fen / g.in_fen, 1.0) ELSE 0 END AS DOUBLE) AS pass_through,
+  CAST(CASE WHEN g.in_fen > 0 THEN least(g.fast_fen / g.in_fen, 1.0) ELSE 0 END AS DOUBLE) AS fast_out_ratio,
+  CAST(CASE WHEN g.log_hold IS NULL THEN -1 ELSE exp(g.log_hold) - 1 END AS DOUBLE) AS hold_minutes,
+  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(c.chain_in_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
+    AS chain_in_share,
+  CAST(CASE WHEN g.out_fen > 0 THEN coalesce(c.chain_out_fen, 0) / g.out_fen ELSE 0 END AS DOUBLE)
+    AS chain_out_share,
+  CAST(CASE WHEN g.out_fen > 0 THEN g.cash_fen / g.out_fen ELSE 0 END AS DOUBLE) AS cash_out_ratio,
+  CAST(CASE WHEN g.n_all > 0 THEN g.n_round / g.n_all ELSE 0 END AS DOUBLE) AS round_ratio,
+  CAST(CASE WHEN g.n_all > 0 THEN g.n_night / g.n_all ELSE 0 END AS DOUBLE) AS night_ratio,
+  CAST(CASE WHEN g.n_all > 0 THEN (g.last_ms - g.first_ms) / 86400000.0 ELSE 0 END AS DOUBLE) AS active_days,
+  CAST(CASE WHEN g.n_all > 0 THEN g.n_cp / (1 + (g.last_ms - g.first_ms) / 86400000.0) ELSE 0 END AS DOUBLE)
+    AS counterparties_per_day,
+  CAST(CASE WHEN g.n_all > 0 THEN greatest((g.first_ms - a.opened_ms) / 86400000.0, 0) ELSE -1 END AS DOUBLE)
+    AS days_to_first_txn,
+  CAST(a.opened_together AS DOUBLE) AS opened_together,
+  CAST(a.holder_accounts AS DOUBLE) AS holder_accounts,
+  CAST(coalesce(d.device_accounts, 0) AS DOUBLE) AS device_accounts,
+  CAST(coalesce(i.ip_accounts, 0) AS DOUBLE) AS ip_accounts,
+  CAST(CASE WHEN a.kyc_flags LIKE '%remote_opened%' THEN 1 ELSE 0 END AS DOUBLE) AS remote_opened,
+  CAST(CASE WHEN a.account_type = 'merchant' THEN 1 ELSE 0 END AS DOUBLE) AS is_merchant,
+  CAST(CASE WHEN a.account_type = 'corporate' THEN 1 ELSE 0 END AS DOUBLE) AS is_corporate
+FROM acc a
+LEFT JOIN agg g ON a.account_id = g.account_id
+LEFT JOIN chain c ON a.account_id = c.account_id
+LEFT JOIN dev_max d ON a.account_id = d.account_id
+LEFT JOIN ip_max i ON a.account_id = i.account_id
+ORDER BY a.account_id
+"""
+
+# Links between suspicious accounts (table `suspects(account_id)`): each row joins an account to a node,
+# which is another suspicious account (money moved between them) or a shared key (device, IP, branch+day,
+# holder); connected components over these rows are the groups.
+_LINKS_SQL = """
+WITH t AS (
+  SELECT from_account, to_account, device_id, ip FROM transfers
+  WHERE from_account IS NOT NULL
+),
+keys AS (
+  SELECT DISTINCT from_account AS account_id, concat('d:', device_id) AS node FROM t
+  WHERE device_id IS NOT NULL
+  UNION
+  SELECT DISTINCT from_account AS account_id, concat('i:', ip) AS node FROM t WHERE ip IS NOT NULL
+  UNION
+  SELECT account_id, concat('o:', branch, ':', CAST(CAST(opened_at AS DATE) AS STRING)) AS node FROM accounts
+  UNION
+  SELECT account_id, concat('h:', holder_id) AS node FROM accounts
+),
+small AS (
+  SELECT node FROM keys GROUP BY node HAVING count(*) BETWEEN 2 AND {max_shared}
+)
+SELECT DISTINCT k.account_id, k.node FROM keys k
+JOIN small s ON k.node = s.node
+JOIN suspects p ON k.account_id = p.account_id
+UNION
+SELECT DISTINCT t.from_account AS account_id, concat('a:', t.to_account) AS node FROM t
+JOIN suspects p ON t.from_account = p.account_id
+JOIN suspects q ON t.to_account = q.account_id
+"""
+
+
+def _doubles(sql: str) -> str:
+    # Spark reads `86400000.0` as a DECIMAL literal and rounds decimal division; DOUBLE everywhere keeps
+    # both engines on the same IEEE arithmetic.
+    return re.sub(r"(?<![\w.])(\d+\.\d+)", r"CAST(\1 AS DOUBLE)", sql)
+
+
+def feature_sql(dialect: Dialect) -> str:
+    """The per-account feature query over views `transfers` and `accounts`, in the given SQL dialect."""
+    return _doubles(_SQL).format(
+        epoch_ms=_EPOCH_MS[dialect],
+        epoch_opened=_EPOCH_MS[dialect].replace("ts", "opened_at"),
+        fast_ms=FAST_SECONDS * 1000,
+    )
+
+
+def links_sql() -> str:
+    """The clustering links query (same text for both engines) over `transfers`, `accounts`, `suspects`."""
+    return _LINKS_SQL.format(max_shared=MAX_SHARED_KEY_ACCOUNTS)
