@@ -158,3 +158,27 @@ class Case(Base):
     fraud_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
     summary: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TransferCheckRecord(Base):
+    """A transfer check (实时转账核验) as decided, with its 三问一确认 answers; retries find it by key."""
+
+    __tablename__ = "transfer_checks"
+    __table_args__ = (
+        UniqueConstraint("actor", "idempotency_key", name="uq_transfer_checks_actor_key"),
+        Index("ix_transfer_checks_created_at", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the decision's check_id
+    actor: Mapped[str] = mapped_column(String(64))  # who asked (user name or API key owner)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the request content
+    payer: Mapped[str] = mapped_column(String(64))
+    payee: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    decision: Mapped[str] = mapped_column(String(8))
+    risk: Mapped[int] = mapped_column(Integer)
+    rules_version: Mapped[str] = mapped_column(String(32))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Decision as returned
+    answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

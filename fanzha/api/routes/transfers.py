@@ -1,0 +1,192 @@
+"""Real-time transfer checks (实时转账核验): `POST /v1/transfers/check`, 三问一确认 answers, and look-up.
+
+Roles bank, analyst and admin (banks call with API keys). Every check is stored with who asked and written
+to the audit log; an idempotency key (header `Idempotency-Key` or field) makes a retry return the stored
+decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, status
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from fanzha.api.deps import SessionDep, require
+from fanzha.payments.check import CheckError, Decision, MuleScores, TransferCheck, TransferChecker
+from fanzha.payments.ledger import LedgerError
+from fanzha.payments.rules import load_questions, load_rules
+from fanzha.payments.state import AccountState, account_hash, build_state
+from fanzha.store import repo_transfer_checks as repo
+from fanzha.store.models import Warning, utcnow
+from fanzha.store.repo_users import Principal
+
+router = APIRouter(prefix="/v1/transfers", tags=["transfers 转账核验"])
+log = logging.getLogger("fanzha.api.transfers")
+WARNING_DAYS = 30  # a warning (预警) this recent makes the payer's transfers a rule feature
+CST = timedelta(hours=8)
+Checker = Annotated[Principal, Depends(require("bank", "analyst"))]
+
+
+class TransferCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payer: str = Field(min_length=1, max_length=64, description="付款账户（本行）")
+    payee: str = Field(min_length=1, max_length=64, description="收款账户（本行或他行）")
+    amount_fen: int = Field(description="金额，单位：分（正整数）")
+    ts: datetime | None = Field(default=None, description="交易时间；无时区视为北京时间；缺省为现在")
+    channel: str = Field(default="mobile", max_length=16)
+    remark: str | None = Field(default=None, max_length=500, description="转账附言")
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class AnswersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answers: dict[str, str] = Field(min_length=1, max_length=10, description="问题 id → 选项 id")
+
+
+def load_state(app: FastAPI) -> None:
+    """Build the account state from the configured ledger (empty without one) and load the rules."""
+    settings = app.state.settings
+    state = AccountState.empty()
+    if settings.ledger_dir is not None:
+        try:
+            state = build_state(settings.ledger_dir)
+        except (LedgerError, OSError) as exc:
+            log.error("ledger not loaded for transfer checks: %s", exc)
+    scores = None
+    if settings.mule_scores_path is not None:
+        try:
+            scores = MuleScores.load(settings.mule_scores_path)
+        except (OSError, KeyError, ValueError) as exc:
+            log.error("mule scores not loaded: %s", exc)
+    app.state.transfer_checker = TransferChecker(
+        state, load_rules(settings.transfer_rules_path), load_questions()[1],
+        mule_scores=scores, detector=getattr(app.state, "detector", None),
+    )
+
+
+def _checker(request: Request) -> TransferChecker:
+    checker: TransferChecker = request.app.state.transfer_checker
+    # The watchlist route loads its index after this module; it is read here so updates are seen.
+    checker.watchlist = getattr(request.app.state, "watchlist", None)
+    return checker
+
+
+def _fail(exc: CheckError) -> HTTPException:
+    return HTTPException(exc.status, {"code": exc.code, "message": exc.message})
+
+
+def _json(body: bytes, code: int = 200) -> Response:
+    return Response(body, status_code=code, media_type="application/json")
+
+
+def _recently_warned(session: SessionDep, account: str) -> bool:
+    since = utcnow() - timedelta(days=WARNING_DAYS)
+    q = select(Warning.id).where(Warning.person_account == account, Warning.created_at >= since).limit(1)
+    return session.scalars(q).first() is not None
+
+
+def _ts_ms(ts: datetime | None) -> int | None:
+    if ts is None:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None) + CST
+    return int((ts - datetime(1970, 1, 1)).total_seconds() * 1000)
+
+
+@router.post(
+    "/check",
+    responses={404: {"description": "unknown payer account"}, 409: {"description": "key reused"},
+               422: {"description": "bad amount, time, channel or accounts"}},
+)
+def check_transfer(
+    body: TransferCheckIn,
+    request: Request,
+    session: SessionDep,
+    principal: Checker,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> Response:
+    """Decide a transfer before it is made: allow, confirm (三问一确认), hold (人工) or block."""
+    key = idempotency_key or body.idempotency_key
+    if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
+        raise HTTPException(
+            422, "请求头与请求体的幂等键不一致 / Idempotency-Key header and field differ"
+        )
+    req = TransferCheck(
+        body.payer, body.payee, body.amount_fen, _ts_ms(body.ts), body.channel, body.remark, key
+    )
+    try:
+        stored = repo.replay(session, principal.username, req)
+    except repo.KeyConflict:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "幂等键已用于另一笔请求 / idempotency key reused for another request"
+        ) from None
+    if stored is not None:
+        return _json(stored.to_json())
+    checker = _checker(request)
+    try:
+        checker.validate(req, checker.clock())
+        warned = _recently_warned(session, body.payer)
+        decision = checker.check(req, recent_warning=warned)
+    except CheckError as exc:
+        raise _fail(exc) from None
+    decision = repo.save(session, principal.username, req, decision)
+    session.commit()
+    if decision.decision == "allow":
+        _record(checker, req)
+    return _json(decision.to_json())
+
+
+def _record(checker: TransferChecker, req: TransferCheck) -> None:
+    # An allowed transfer is assumed to go through: later checks see it as history (first payee, burst …).
+    ts = req.ts_ms if req.ts_ms is not None else checker.clock()
+    checker.state.record(account_hash(req.payer), account_hash(req.payee), req.amount_fen, ts)
+
+
+@router.post("/checks/{check_id}/answers", responses={404: {"description": "no such check"}})
+def answer_check(
+    body: AnswersIn,
+    request: Request,
+    session: SessionDep,
+    principal: Checker,
+    check_id: Annotated[str, PathParam(min_length=1, max_length=32)],
+) -> Response:
+    """Record 三问一确认 answers; the strictest answer decides, all benign answers allow the transfer."""
+    rec = repo.get(session, check_id)
+    if rec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"核验 {check_id} 不存在 / no such check")
+    checker = _checker(request)
+    try:
+        decision = checker.answer(Decision.from_dict(rec.result), body.answers)
+    except CheckError as exc:
+        raise _fail(exc) from None
+    repo.save_answers(session, rec, principal.username, decision)
+    payer, payee, amount = rec.payer, rec.payee, rec.amount_fen
+    session.commit()
+    if decision.decision == "allow":
+        _record(checker, TransferCheck(payer, payee, amount))
+    return _json(decision.to_json())
+
+
+@router.get("/checks/{check_id}", responses={404: {"description": "no such check"}})
+def get_check(
+    session: SessionDep,
+    principal: Checker,
+    check_id: Annotated[str, PathParam(min_length=1, max_length=32)],
+) -> Response:
+    """A stored check as last decided, with its answers and who answered (the counter sees why)."""
+    rec = repo.get(session, check_id)
+    if rec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"核验 {check_id} 不存在 / no such check")
+    body = {**rec.result, "checked_by": rec.actor, "answered_by": rec.answered_by,
+            "created_at": rec.created_at.isoformat(), "updated_at": rec.updated_at.isoformat()}
+    return _json(orjson.dumps(body))
+

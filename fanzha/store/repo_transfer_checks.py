@@ -1,0 +1,78 @@
+"""Transfer checks in the database: store a decision once per idempotency key, record 三问一确认 answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fanzha.payments.check import Decision, TransferCheck
+from fanzha.store import repo_audit
+from fanzha.store.models import TransferCheckRecord, utcnow
+
+ENTITY = "transfer_check"
+
+
+class KeyConflict(ValueError):
+    """The idempotency key was used before for a different request."""
+
+
+def by_key(session: Session, actor: str, key: str) -> TransferCheckRecord | None:
+    q = select(TransferCheckRecord).where(
+        TransferCheckRecord.actor == actor, TransferCheckRecord.idempotency_key == key
+    )
+    return session.scalars(q).first()
+
+
+def get(session: Session, check_id: str) -> TransferCheckRecord | None:
+    return session.get(TransferCheckRecord, check_id)
+
+
+def replay(session: Session, actor: str, req: TransferCheck) -> Decision | None:
+    """The stored decision for a retried request; KeyConflict when the key came with other content."""
+    if req.idempotency_key is None:
+        return None
+    rec = by_key(session, actor, req.idempotency_key)
+    if rec is None:
+        return None
+    if rec.fingerprint != req.fingerprint():
+        raise KeyConflict(req.idempotency_key)
+    return Decision.from_dict(rec.result)
+
+
+def save(session: Session, actor: str, req: TransferCheck, decision: Decision) -> Decision:
+    """Store a new check and its audit entry; a concurrent retry that won the race gives its decision."""
+    rec = TransferCheckRecord(
+        id=decision.check_id, actor=actor, idempotency_key=req.idempotency_key, fingerprint=req.fingerprint(),
+        payer=req.payer, payee=req.payee, amount_fen=req.amount_fen, decision=decision.decision,
+        risk=decision.risk, rules_version=decision.rules_version, result=decision.to_dict(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(rec)
+            session.flush()
+    except IntegrityError:
+        stored = replay(session, actor, req)
+        if stored is None:
+            raise
+        return stored
+    repo_audit.record(session, actor, "check", ENTITY, decision.check_id, after=_summary(decision))
+    return decision
+
+
+def save_answers(session: Session, rec: TransferCheckRecord, actor: str, decision: Decision) -> None:
+    before = _summary(Decision.from_dict(rec.result))
+    rec.result = decision.to_dict()
+    rec.decision = decision.decision
+    rec.risk = decision.risk
+    rec.answered_by = actor
+    rec.updated_at = utcnow()
+    repo_audit.record(session, actor, "answer", ENTITY, rec.id, before=before, after=_summary(decision))
+
+
+def _summary(d: Decision) -> dict[str, Any]:
+    # Decisions, not account ids, go to the audit log: the record itself is one join away.
+    return {"decision": d.decision, "risk": d.risk, "rules_version": d.rules_version,
+            "reasons": [r.code for r in d.reasons], "answers": d.answers}
