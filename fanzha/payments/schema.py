@@ -105,7 +105,8 @@ LABELS_ACCOUNTS = pa.schema(
 LABELS_TRANSFERS = pa.schema(
     [
         pa.field("transfer_id", pa.string(), nullable=False),
-        pa.field("is_fraud", pa.bool_(), nullable=False),  # part of a fraud flow (victim payment or laundering)
+        # part of a fraud flow (victim payment or laundering)
+        pa.field("is_fraud", pa.bool_(), nullable=False),
         pa.field("case_id", pa.string(), nullable=True),  # the victim's case the money comes from
     ]
 )

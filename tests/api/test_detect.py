@@ -121,7 +121,8 @@ def test_listed_indicators_are_reported_and_official_numbers_marked_allowlisted(
 
 
 def test_batch_results_carry_the_same_watchlist_hits_as_single_detection(client, auth):
-    entry = {"kind": "domain", "value": "etc-renzheng.top", "fraud_type": "phishing_account", "confidence": 0.9}
+    entry = {"kind": "domain", "value": "etc-renzheng.top", "fraud_type": "phishing_account",
+             "confidence": 0.9}
     assert client.post("/v1/watchlist", json=entry, headers=auth("analyst")).status_code == 201
     items = [{"id": "etc", "text": ETC}, {"id": "bill", "text": BANK_BILL}, {"id": "x", "text": ""},
              {"id": "dinner", "text": DINNER}]
