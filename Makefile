@@ -13,7 +13,8 @@ $(BIN)/fanzha: pyproject.toml
 
 run: $(BIN)/fanzha
 	$(BIN)/fanzha demo
-	$(BIN)/fanzha serve --data-dir fanzha-data
+	test -d fanzha-data/ledger || $(BIN)/fanzha simulate --out fanzha-data/ledger --accounts 20000 --transfers 200000
+	FANZHA_LEDGER_DIR=fanzha-data/ledger $(BIN)/fanzha serve --data-dir fanzha-data
 
 test: $(BIN)/fanzha
 	$(BIN)/ruff check fanzha tests bench
