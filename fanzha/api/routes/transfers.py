@@ -17,6 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fanzha.api.deps import SessionDep, require
 from fanzha.payments.check import CheckError, Decision, MuleScores, TransferCheck, TransferChecker
@@ -24,7 +25,7 @@ from fanzha.payments.ledger import LedgerError
 from fanzha.payments.rules import load_questions, load_rules
 from fanzha.payments.state import AccountState, account_hash, build_state
 from fanzha.store import repo_transfer_checks as repo
-from fanzha.store.models import Warning, utcnow
+from fanzha.store.models import TransferCheckRecord, Warning, utcnow
 from fanzha.store.repo_users import Principal
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers 转账核验"])
@@ -151,6 +152,13 @@ def _record(checker: TransferChecker, req: TransferCheck) -> None:
     checker.state.record(account_hash(req.payer), account_hash(req.payee), req.amount_fen, ts)
 
 
+def _stored(session: Session, check_id: str) -> TransferCheckRecord:
+    rec = repo.get(session, check_id)
+    if rec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"核验 {check_id} 不存在 / no such check")
+    return rec
+
+
 @router.post("/checks/{check_id}/answers", responses={404: {"description": "no such check"}})
 def answer_check(
     body: AnswersIn,
@@ -160,9 +168,7 @@ def answer_check(
     check_id: Annotated[str, PathParam(min_length=1, max_length=32)],
 ) -> Response:
     """Record 三问一确认 answers; the strictest answer decides, all benign answers allow the transfer."""
-    rec = repo.get(session, check_id)
-    if rec is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"核验 {check_id} 不存在 / no such check")
+    rec = _stored(session, check_id)
     checker = _checker(request)
     try:
         decision = checker.answer(Decision.from_dict(rec.result), body.answers)
@@ -183,9 +189,7 @@ def get_check(
     check_id: Annotated[str, PathParam(min_length=1, max_length=32)],
 ) -> Response:
     """A stored check as last decided, with its answers and who answered (the counter sees why)."""
-    rec = repo.get(session, check_id)
-    if rec is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"核验 {check_id} 不存在 / no such check")
+    rec = _stored(session, check_id)
     body = {**rec.result, "checked_by": rec.actor, "answered_by": rec.answered_by,
             "created_at": rec.created_at.isoformat(), "updated_at": rec.updated_at.isoformat()}
     return _json(orjson.dumps(body))
