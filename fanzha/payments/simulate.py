@@ -530,11 +530,15 @@ class Everyday:
         rem = self._remark(s, k, ["还钱", "饭钱", "转账", "红包", "借款", "押金"], 0.6)
         return make_rows(src, dst, self._when(s, k), amount, ch, rem)
 
+    def _with_link(self, s: Sampler, k: int, link: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k personal accounts and their linked account (employer, landlord …), dropping those without one."""
+        people = s.pick("personal", k)
+        other = link[people]
+        ok = other >= 0
+        return people[ok], other[ok]
+
     def _salary(self, s: Sampler, k: int) -> Rows:
-        dst = s.pick("personal", k)
-        boss = self.pop.employer[dst]
-        ok = boss >= 0
-        dst, boss = dst[ok], boss[ok]
+        dst, boss = self._with_link(s, k, self.pop.employer)
         k = len(dst)
         day = _on_day_of_month(self.cfg.start, self.cfg.days, s.rng, k, s.rng.choice([10, 15, 25], size=k))
         amount = _money(s.rng, k, 7_500, 0.55)
@@ -564,10 +568,7 @@ class Everyday:
         return Rows.concat([first, out])
 
     def _rent(self, s: Sampler, k: int) -> Rows:
-        src = s.pick("personal", k)
-        lord = self.pop.landlord[src]
-        ok = lord >= 0
-        src, lord = src[ok], lord[ok]
+        src, lord = self._with_link(s, k, self.pop.landlord)
         k = len(src)
         day = _on_day_of_month(self.cfg.start, self.cfg.days, s.rng, k, s.rng.integers(1, 6, size=k))
         amount = _round(_money(s.rng, k, 2_800, 0.45), 100)
