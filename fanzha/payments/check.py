@@ -19,8 +19,11 @@ from fanzha.payments.rules import (
     FEATURES,
     RANK,
     Question,
+    RemarkGroup,
+    RemarkKeywords,
     RuleSet,
     load_questions,
+    load_remark_keywords,
     load_rules,
 )
 from fanzha.payments.state import DAY_MS, FLAG_BITS, HOUR_MS, AccountState, account_hash, hash_many
@@ -153,6 +156,7 @@ class TransferChecker:
         detector: Detector | None = None,
         recent_warning: Callable[[str], bool] | None = None,
         clock: Callable[[], int] = now_cst_ms,
+        remark_keywords: RemarkKeywords | None = None,
     ) -> None:
         self.state = state
         self.rules = rules or load_rules()
@@ -163,6 +167,8 @@ class TransferChecker:
         self.recent_warning = recent_warning
         self.clock = clock
         self._remarks: dict[str, int] = {}
+        self.remark_keywords = remark_keywords if remark_keywords is not None else load_remark_keywords()
+        self._remark_groups: dict[str, RemarkGroup | None] = {}
         self._fired = self.rules.compile()
         self._question_dicts = [q.to_dict() for q in self.questions]
         self._by_id = {q.id: q for q in self.questions}
@@ -213,6 +219,7 @@ class TransferChecker:
             dormant_days = 180.0  # the bank flagged it 久悬 even if our ledger window saw activity
         recent = int(state.burst_count[i]) if ts - int(state.burst_start[i]) <= HOUR_MS else 0
         qflags = int(state.flags[j]) if j >= 0 else 0
+        keyword = self._remark_keyword(req.remark) if req.remark else None
         f = [
             amount_yuan,
             1.0 if self._watchlisted(req.payee) else 0.0,
@@ -234,10 +241,11 @@ class TransferChecker:
             1.0 if pflags & _BLACKLISTED else 0.0,
             1.0 if pflags & _RESTRICTED else 0.0,
             1.0 if req.channel == "counter" else 0.0,
+            float(keyword.risk) if keyword is not None else 0.0,
         ]
-        return self._decide(f, req.idempotency_key)
+        return self._decide(f, req.idempotency_key, keyword)
 
-    def _decide(self, f: list[float], key: str | None) -> Decision:
+    def _decide(self, f: list[float], key: str | None, keyword: RemarkGroup | None = None) -> Decision:
         rules = self.rules
         fired = self._fired(f)
         risk = min(100, sum(r.weight for r in fired))
@@ -245,7 +253,10 @@ class TransferChecker:
         c, h, b = rules.bands
         band = 3 if risk >= b else 2 if risk >= h else 1 if risk >= c else 0
         decision = DECISIONS[max(band, floor)]
-        reasons = [Reason(r.id, r.description_zh, r.weight) for r in sorted(fired, key=lambda r: -r.weight)]
+        reasons = [
+            Reason(r.id, self._reason_text(r.id, r.description_zh, keyword), r.weight)
+            for r in sorted(fired, key=lambda r: -r.weight)
+        ]
         return Decision(
             check_id=os.urandom(16).hex(),  # a random 128-bit id, as uuid4 but without its overhead
             decision=decision,
@@ -307,6 +318,23 @@ class TransferChecker:
             except ValueError:  # not a valid value of this kind: it cannot be listed under it
                 continue
         return False
+
+    @staticmethod
+    def _reason_text(rule_id: str, text: str, keyword: RemarkGroup | None) -> str:
+        # A remark keyword rule says which wording matched and why it matters, not just "remark suspicious".
+        if keyword is not None and rule_id.startswith("remark_keyword"):
+            return f"{text}：{keyword.reason_zh}"
+        return text
+
+    def _remark_keyword(self, remark: str) -> RemarkGroup | None:
+        try:
+            return self._remark_groups[remark]
+        except KeyError:
+            group = self.remark_keywords.match(remark)
+            if len(self._remark_groups) >= _REMARK_CACHE_SIZE:
+                self._remark_groups.clear()
+            self._remark_groups[remark] = group
+            return group
 
     def _remark_risk(self, remark: str) -> int:
         risk = self._remarks.get(remark)

@@ -17,6 +17,11 @@ _EPOCH_MS = {"duckdb": "epoch_ms(ts)", "spark": "unix_millis(ts)"}
 
 # Money forwarded within this many seconds of the latest incoming payment counts as "fast pass-through".
 FAST_SECONDS = 3600
+# … and within this many seconds as "same-day pass-through" (rented cards forward after hours, not minutes).
+DAY_SECONDS = 86400
+# An incoming payment is "unusual for its payer" when it is at least this many times the payer's average
+# outgoing transfer and at least ¥1,000: victims pay sums far above their own habits, customers do not.
+UNUSUAL_MULTIPLE = 5
 # A shared key (device, IP, branch+day) used by more accounts than this is infrastructure (a café's NAT,
 # a busy branch), not a ring, and links nothing when clustering.
 MAX_SHARED_KEY_ACCOUNTS = 30
@@ -30,8 +35,10 @@ FEATURES: tuple[str, ...] = (
     "in_yuan",
     "pass_through",
     "fast_out_ratio",
+    "day_out_ratio",
     "hold_minutes",
     "chain_in_share",
+    "unusual_in_share",
     "chain_out_share",
     "cash_out_ratio",
     "round_ratio",
@@ -78,6 +85,7 @@ agg AS (
     sum(CASE WHEN is_in = 0 THEN amount_fen ELSE 0 END) AS out_fen,
     sum(CASE WHEN is_in = 0 AND cp IS NULL THEN amount_fen ELSE 0 END) AS cash_fen,
     sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {fast_ms} THEN amount_fen ELSE 0 END) AS fast_fen,
+    sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {day_ms} THEN amount_fen ELSE 0 END) AS day_fen,
     avg(CASE WHEN is_in = 0 AND last_in_ms IS NOT NULL THEN ln(1 + (ts_ms - last_in_ms) / 60000.0) END)
       AS log_hold,
     sum(CASE WHEN amount_fen % 10000 = 0 THEN 1 ELSE 0 END) AS n_round,
@@ -97,6 +105,17 @@ chain AS (
     sum(CASE WHEN e.is_in = 1 THEN f.is_fwd * e.amount_fen ELSE 0 END) AS chain_in_fen,
     sum(CASE WHEN e.is_in = 0 THEN f.is_fwd * e.amount_fen ELSE 0 END) AS chain_out_fen
   FROM ev e JOIN fwd f ON e.cp = f.account_id
+  GROUP BY e.account_id
+),
+payer_avg AS (
+  SELECT account_id, out_fen / n_out AS avg_out FROM agg WHERE n_out > 0
+),
+unusual AS (
+  SELECT e.account_id,
+    sum(CASE WHEN e.amount_fen >= 100000 AND e.amount_fen >= {unusual} * p.avg_out
+      THEN e.amount_fen ELSE 0 END) AS unusual_fen
+  FROM ev e JOIN payer_avg p ON e.cp = p.account_id
+  WHERE e.is_in = 1
   GROUP BY e.account_id
 ),
 dev AS (
@@ -130,9 +149,12 @@ SELECT a.account_id,
   CAST(coalesce(g.in_fen, 0) / 100.0 AS DOUBLE) AS in_yuan,
   CAST(CASE WHEN g.in_fen > 0 THEN least(g.out_fen / g.in_fen, 1.0) ELSE 0 END AS DOUBLE) AS pass_through,
   CAST(CASE WHEN g.in_fen > 0 THEN least(g.fast_fen / g.in_fen, 1.0) ELSE 0 END AS DOUBLE) AS fast_out_ratio,
+  CAST(CASE WHEN g.in_fen > 0 THEN least(g.day_fen / g.in_fen, 1.0) ELSE 0 END AS DOUBLE) AS day_out_ratio,
   CAST(CASE WHEN g.log_hold IS NULL THEN -1 ELSE exp(g.log_hold) - 1 END AS DOUBLE) AS hold_minutes,
   CAST(CASE WHEN g.in_fen > 0 THEN coalesce(c.chain_in_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
     AS chain_in_share,
+  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(u.unusual_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
+    AS unusual_in_share,
   CAST(CASE WHEN g.out_fen > 0 THEN coalesce(c.chain_out_fen, 0) / g.out_fen ELSE 0 END AS DOUBLE)
     AS chain_out_share,
   CAST(CASE WHEN g.out_fen > 0 THEN g.cash_fen / g.out_fen ELSE 0 END AS DOUBLE) AS cash_out_ratio,
@@ -153,6 +175,7 @@ SELECT a.account_id,
 FROM acc a
 LEFT JOIN agg g ON a.account_id = g.account_id
 LEFT JOIN chain c ON a.account_id = c.account_id
+LEFT JOIN unusual u ON a.account_id = u.account_id
 LEFT JOIN dev_max d ON a.account_id = d.account_id
 LEFT JOIN ip_max i ON a.account_id = i.account_id
 ORDER BY a.account_id
@@ -201,6 +224,8 @@ def feature_sql(dialect: Dialect) -> str:
         epoch_ms=_EPOCH_MS[dialect],
         epoch_opened=_EPOCH_MS[dialect].replace("ts", "opened_at"),
         fast_ms=FAST_SECONDS * 1000,
+        day_ms=DAY_SECONDS * 1000,
+        unusual=UNUSUAL_MULTIPLE,
     )
 
 

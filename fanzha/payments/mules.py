@@ -69,6 +69,8 @@ _REASONS: dict[str, Callable[[float, str], str]] = {
     "in_yuan": lambda x, d: f"累计收款 {x:,.0f} 元",
     "pass_through": lambda x, d: f"收到的钱 {x:.0%} 被转出（过账特征）",
     "fast_out_ratio": lambda x, d: f"{x:.0%} 的收款在 1 小时内转出",
+    "day_out_ratio": lambda x, d: f"{x:.0%} 的收款在 24 小时内转出",
+    "unusual_in_share": lambda x, d: f"{x:.0%} 的收款金额远超付款人平时的转账习惯（疑似受害人汇款）",
     "chain_in_share": lambda x, d: f"{x:.0%} 的收款来自快进快出的账户（多层转账链）",
     "chain_out_share": lambda x, d: f"{x:.0%} 的转出流向快进快出的账户（多层转账链）",
     "cash_out_ratio": lambda x, d: f"{x:.0%} 的转出为取现",

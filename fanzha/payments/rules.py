@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 KNOWLEDGE_DIR = Path(__file__).resolve().parents[1] / "knowledge"
 RULES_FILE = KNOWLEDGE_DIR / "transfer_rules.yaml"
 QUESTIONS_FILE = KNOWLEDGE_DIR / "confirm_questions.yaml"
+REMARK_KEYWORDS_FILE = KNOWLEDGE_DIR / "remark_keywords.yaml"
 
 # Every feature a rule may test, in the order `check.py` fills its feature vector (booleans are 0/1).
 FEATURES = (
@@ -36,6 +38,7 @@ FEATURES = (
     "payer_blacklisted",
     "payer_restricted",
     "counter",  # the transfer is made at a bank counter
+    "remark_keyword_risk",  # 0–100: the highest remark keyword group that matches (remark_keywords.yaml)
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
 DECISIONS = ("allow", "confirm", "hold", "block")
@@ -161,6 +164,70 @@ def load_rules(path: Path | None = None) -> RuleSet:
     except (KeyError, TypeError, ValueError) as exc:
         raise RulesError(f"{path}: bands need confirm, hold and block thresholds") from exc
     return RuleSet(str(data["version"]), tuple(rules), band)
+
+
+@dataclass(frozen=True, slots=True)
+class RemarkGroup:
+    id: str
+    risk: int
+    terms: tuple[str, ...]
+    unless: tuple[str, ...]
+    reason_zh: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemarkKeywords:
+    """Keyword groups for short transfer remarks (附言), which the text model cannot judge alone."""
+
+    version: str
+    groups: tuple[RemarkGroup, ...]
+    variants: tuple[tuple[str, str], ...]
+    separators: frozenset[str]
+
+    def normalize(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).lower()
+        text = "".join(ch for ch in text if ch not in self.separators)
+        for old, new in self.variants:
+            text = text.replace(old, new)
+        return text
+
+    def match(self, remark: str) -> RemarkGroup | None:
+        """The riskiest group with a term in the remark and none of its `unless` terms, or None."""
+        text = self.normalize(remark[:200])
+        best: RemarkGroup | None = None
+        for g in self.groups:
+            if (best is None or g.risk > best.risk) and any(t in text for t in g.terms) and not any(
+                u in text for u in g.unless
+            ):
+                best = g
+        return best
+
+
+def load_remark_keywords(path: Path | None = None) -> RemarkKeywords:
+    """Read the remark keyword groups; a group needs terms, a risk 0–100 and a reason (else an error)."""
+    path = path or REMARK_KEYWORDS_FILE
+    data = _yaml(path)
+    groups = []
+    variants = tuple(sorted(((str(k), str(v)) for k, v in (data.get("variants") or {}).items()),
+                            key=lambda kv: -len(kv[0])))
+
+    def norm(term: object) -> str:
+        t = unicodedata.normalize("NFKC", str(term)).lower()
+        for old, new in variants:
+            t = t.replace(old, new)
+        return t
+
+    for raw in data.get("groups") or []:
+        try:
+            g = RemarkGroup(str(raw["id"]), int(raw["risk"]), tuple(norm(t) for t in raw["terms"]),
+                            tuple(norm(t) for t in raw.get("unless") or ()), str(raw["reason_zh"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RulesError(f"{path}: malformed remark group {raw!r}: {exc}") from exc
+        if not g.terms or not all(g.terms) or not 0 <= g.risk <= 100 or not g.reason_zh:
+            raise RulesError(f"{path}: remark group {g.id}: needs terms, a risk 0–100 and reason_zh")
+        groups.append(g)
+    return RemarkKeywords(str(data["version"]), tuple(groups), variants,
+                          frozenset(str(data.get("separators") or " ")))
 
 
 def load_questions(path: Path | None = None) -> tuple[str, tuple[Question, ...]]:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from fanzha.payments import schema
 from fanzha.payments.schema import AccountRole, AccountType, AgeBand, Channel
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
 HOME_BANK = "FZB"  # the simulated bank; counterparties elsewhere are "EXT"
 MS_DAY = 86_400_000
 MS_HOUR = 3_600_000
@@ -64,6 +64,21 @@ REMARKS = [
     "押金",
     "分红",
     "提现",
+    # added in generator 2.0: scam wording on some victim payments, everyday wording on look-alikes
+    "转入安全账户",
+    "安全账户",
+    "刷单返利",
+    "验证资金",
+    "资金核查",
+    "激活费",
+    "医药费",
+    "分摊",
+    "团购",
+    "定金",
+    "进货款",
+    "购房款",
+    "首付",
+    "车款",
 ]
 R = {text: i for i, text in enumerate(REMARKS)}
 
@@ -102,7 +117,8 @@ REGIONS = [
 ]
 
 # Personas: how an everyday personal account behaves (hidden; all are labelled normal).
-P_ORDINARY, P_STUDENT, P_PENSIONER, P_LANDLORD, P_SELLER, P_PAYROLL_AGENT = range(6)
+# P_SHOP: a small shop or stall taking payments on a personal account (个人收款码) and sweeping them on daily.
+P_ORDINARY, P_STUDENT, P_PENSIONER, P_LANDLORD, P_SELLER, P_PAYROLL_AGENT, P_SHOP = range(7)
 
 
 @dataclass(frozen=True)
@@ -234,6 +250,8 @@ def build_population(cfg: SimConfig, rng: np.random.Generator, start_ms: int) ->
     persona[home_personal & np.isin(age, [AGE_ADULT, AGE_MIDDLE]) & (draw > 0.925) & (draw <= 0.93)] = (
         P_PAYROLL_AGENT
     )
+    working = np.isin(age, [AGE_YOUNG, AGE_ADULT, AGE_MIDDLE])
+    persona[home_personal & working & (draw > 0.91) & (draw <= 0.925)] = P_SHOP
 
     # About one personal account in seven belongs to a holder who already has another account.
     holder = np.arange(n, dtype=np.int64)
@@ -247,7 +265,9 @@ def build_population(cfg: SimConfig, rng: np.random.Generator, start_ms: int) ->
         holder[second] = holder[owners]
         twin[second], twin[owners] = owners, second
         age[second] = age[owners]
-        persona[second] = np.where(persona[second] == P_PAYROLL_AGENT, P_ORDINARY, persona[second])
+        persona[second] = np.where(
+            np.isin(persona[second], [P_PAYROLL_AGENT, P_SHOP]), P_ORDINARY, persona[second]
+        )
 
     region = rng.choice(len(REGIONS), size=n, p=_region_weights()).astype(np.int16)
     region[twin >= 0] = region[np.where(twin >= 0, twin, 0)][twin >= 0]
@@ -306,11 +326,13 @@ def build_population(cfg: SimConfig, rng: np.random.Generator, start_ms: int) ->
         parent[old] = rng.choice(adults, size=len(old))
 
     sellers = np.flatnonzero(persona == P_SELLER)
+    shops = np.flatnonzero(persona == P_SHOP)
     groups = {
         "corporates": corporates,
         "home_corporates": home_corp if len(home_corp) else corporates,
         "merchants": merchants,
         "sellers": sellers if len(sellers) else merchants,
+        "shops": shops if len(shops) else merchants,
         "landlords": landlords,
         "agents": np.flatnonzero(persona == P_PAYROLL_AGENT),
         "personal": pidx,
@@ -374,6 +396,8 @@ class Sampler:
         self._merchant_cum = np.cumsum(mz)
         sz = np.arange(1, len(pop.groups["sellers"]) + 1, dtype=np.float64) ** -0.8
         self._seller_cum = np.cumsum(sz)
+        hz = np.arange(1, len(pop.groups["shops"]) + 1, dtype=np.float64) ** -0.7
+        self._shop_cum = np.cumsum(hz)
 
     def people(self, k: int) -> np.ndarray:
         return self._personal[np.searchsorted(self._cum, self.rng.random(k) * self._cum[-1])]
@@ -385,6 +409,10 @@ class Sampler:
     def sellers(self, k: int) -> np.ndarray:
         r = self.rng.random(k) * self._seller_cum[-1]
         return self.pop.groups["sellers"][np.searchsorted(self._seller_cum, r)]
+
+    def shops(self, k: int) -> np.ndarray:
+        r = self.rng.random(k) * self._shop_cum[-1]
+        return self.pop.groups["shops"][np.searchsorted(self._shop_cum, r)]
 
     def pick(self, group: str, k: int) -> np.ndarray:
         g = self.pop.groups[group]
@@ -427,14 +455,20 @@ class Everyday:
 
     # Share of everyday transfers per kind; structured kinds (fan-out, own-account moves) emit several rows.
     MIX: ClassVar[dict[str, float]] = {
-        "shopping": 0.30,
-        "seller": 0.06,
+        "shopping": 0.26,
+        "shop": 0.04,
+        "shop_sweep": 0.005,
+        "seller": 0.05,
         "seller_supply": 0.01,
-        "p2p": 0.18,
+        "daigou": 0.02,
+        "p2p": 0.148,
+        "big_event": 0.002,
         "salary": 0.06,
         "payroll_agent": 0.02,
         "rent": 0.03,
-        "family": 0.05,
+        "sublet": 0.01,
+        "family": 0.04,
+        "pooling": 0.015,
         "own_accounts": 0.04,
         "pension": 0.02,
         "atm": 0.05,
@@ -451,13 +485,19 @@ class Everyday:
         self.start_ms = start_ms
         self.kinds: dict[str, Callable[[Sampler, int], Rows]] = {
             "shopping": self._shopping,
+            "shop": self._shop,
+            "shop_sweep": self._shop_sweep,
             "seller": self._seller,
             "seller_supply": self._seller_supply,
+            "daigou": self._daigou,
             "p2p": self._p2p,
+            "big_event": self._big_event,
             "salary": self._salary,
             "payroll_agent": self._payroll_agent,
             "rent": self._rent,
+            "sublet": self._sublet,
             "family": self._family,
+            "pooling": self._pooling,
             "own_accounts": self._own_accounts,
             "pension": self._pension,
             "atm": self._atm,
@@ -501,6 +541,116 @@ class Everyday:
         amount = _money(s.rng, k, 80, 1.1)
         ch = self._channel(s, k, [0.0, 0.0, 0.45, 0.15, 0.40])
         return make_rows(src, s.merchants(k), self._when(s, k), amount, ch)
+
+    def _shop(self, s: Sampler, k: int) -> Rows:
+        # Small shops and stalls take payments on a personal collection code (个人收款码): many payers.
+        amount = _money(s.rng, k, 35, 0.9)
+        ch = self._channel(s, k, [0.0, 0.0, 0.55, 0.0, 0.45])
+        return make_rows(s.people(k), s.shops(k), self._when(s, k), amount, ch)
+
+    def _shop_sweep(self, s: Sampler, k: int) -> Rows:
+        # … and pay the day's takings on to a wholesaler or their own card in the evening.
+        src = s.shops(k)
+        day = s.rng.integers(0, self.cfg.days, size=k)
+        amount = _money(s.rng, k, 2_500, 0.7)
+        dst = np.where(s.rng.random(k) < 0.6, s.pick("ext_corporates", k), s.people(k))
+        rem = self._remark(s, k, ["进货款", "货款", "转账"], 0.5)
+        ch = self._channel(s, k, [0.0, 0.0, 0.8, 0.2, 0.0])
+        return make_rows(src, dst, self._at(day, s, 19, 24), amount, ch, rem)
+
+    def _collect_forward(
+        self,
+        s: Sampler,
+        k: int,
+        collectors: np.ndarray,
+        fan: tuple[int, int],
+        money: tuple[float, float, int],
+        window_h: float,
+        delay_h: tuple[float, float],
+        keep: tuple[float, float],
+        dst: Callable[[int], np.ndarray],
+        remarks: tuple[list[str], list[str]],
+        t0: np.ndarray | None = None,
+    ) -> Rows:
+        """Legitimate fan-in then fast fan-out: several payers pay one account within `window_h`, which
+        pays (most of) the total on within `delay_h` hours. 代购, 二房东 and family pooling look like this."""
+        mean_fan = (fan[0] + fan[1]) / 2 + 1
+        n_ev = max(1, int(k / mean_fan))
+        sizes = s.rng.integers(fan[0], fan[1] + 1, size=n_ev)
+        sizes = sizes[np.cumsum(sizes + 1) <= k]
+        if len(sizes) == 0 or len(collectors) == 0:
+            return self._p2p(s, k)
+        n_ev = len(sizes)
+        who = collectors[s.rng.integers(0, len(collectors), size=n_ev)]
+        start = self._when(s, n_ev) if t0 is None else t0[:n_ev]
+        a = np.repeat(np.arange(n_ev), sizes)
+        payers = s.people(len(a))
+        ts_in = start[a] + (s.rng.random(len(a)) * window_h * MS_HOUR).astype(np.int64)
+        median, sigma, step = money
+        amt = _money(s.rng, len(a), median, sigma)
+        if step:
+            amt = _round(amt, step)
+        ok = payers != who[a]
+        amt = np.where(ok, amt, 0)
+        total = np.bincount(a, weights=amt, minlength=n_ev).astype(np.int64)
+        last_in = np.full(n_ev, np.iinfo(np.int64).min)
+        np.maximum.at(last_in, a, ts_in)
+        t_out = last_in + (s.rng.uniform(*delay_h, size=n_ev) * MS_HOUR).astype(np.int64)
+        out = (total * s.rng.uniform(*keep, size=n_ev)).astype(np.int64)
+        ch_in = self._channel(s, len(a), [0.02, 0.0, 0.7, 0.1, 0.18])
+        ch_out = self._channel(s, n_ev, [0.03, 0.0, 0.72, 0.25, 0.0])
+        rin, rout = remarks
+        inflow = make_rows(payers, who[a], ts_in, amt, ch_in, self._remark(s, len(a), rin, 0.45)).take(
+            np.flatnonzero(ok)
+        )
+        send = out > 0
+        rem_out = self._remark(s, n_ev, rout, 0.4)
+        outflow = make_rows(who, dst(n_ev), t_out, np.maximum(out, 1), ch_out, rem_out)
+        return Rows.concat([inflow, outflow.take(np.flatnonzero(send))])
+
+    def _big_event(self, s: Sampler, k: int) -> Rows:
+        # Big life events: relatives or a lender send large sums (down payment, car, 彩礼), paid on within a
+        # day or two to a developer, a dealer or a person: large fan-in and pass-through, not a mule.
+        return self._collect_forward(
+            s, k, s.people(max(1, k // 3)), (1, 3), (30_000, 0.8, 1_000), 48, (1, 48), (0.9, 1.0),
+            lambda n: np.where(s.rng.random(n) < 0.7, s.pick("corporates", n), s.people(n)),
+            (["借款", "还钱", "转账", "购房款", "红包"], ["购房款", "首付", "车款", "定金", "转账"]),
+        )
+
+    def _daigou(self, s: Sampler, k: int) -> Rows:
+        # 代购/团购团长: buyers pay over a day, the seller pays the supplier within hours, keeping a margin.
+        return self._collect_forward(
+            s, k, self.pop.groups["sellers"], (3, 12), (300, 0.8, 0), 24, (0.3, 6), (0.85, 0.97),
+            lambda n: np.where(s.rng.random(n) < 0.5, s.pick("ext_corporates", n), s.people(n)),
+            (["代购", "货款", "团购", "定金"], ["货款", "进货款", "转账"]),
+        )
+
+    def _sublet(self, s: Sampler, k: int) -> Rows:
+        # 二房东/rent collector: tenants pay rent (and deposits) early in the month, it goes on to the owner.
+        lords = self.pop.groups["landlords"]
+        if len(lords) == 0:
+            return self._p2p(s, k)
+        n_ev = max(1, k // 6)
+        day = _on_day_of_month(self.cfg.start, self.cfg.days, s.rng, n_ev, s.rng.integers(1, 4, size=n_ev))
+        return self._collect_forward(
+            s, k, lords, (3, 8), (1_800, 0.4, 100), 72, (1, 24), (0.8, 0.95),
+            lambda n: np.where(s.rng.random(n) < 0.5, s.pick("landlords", n), s.people(n)),
+            (["房租", "房租", "房租", "押金", "保证金"], ["房租", "转账"]),
+            t0=self._at(day, s, 8, 12),
+        )
+
+    def _pooling(self, s: Sampler, k: int) -> Rows:
+        # Family pooling: siblings send round sums to one of them, who pays the hospital or a parent.
+        old = self.pop.groups["elderly"]
+        return self._collect_forward(
+            s, k, self.pop.groups["personal"], (2, 6), (2_000, 0.6, 100), 12, (0.2, 12), (0.95, 1.0),
+            lambda n: np.where(
+                s.rng.random(n) < 0.5,
+                s.pick("elderly", n) if len(old) else s.people(n),
+                s.pick("corporates", n),
+            ),
+            (["医药费", "分摊", "生活费", "红包", "转账"], ["医药费", "生活费", "转账"]),
+        )
 
     def _seller(self, s: Sampler, k: int) -> Rows:
         # 代购/small sellers on personal accounts: many buyers, some 货款 remarks, some amounts near limits.
@@ -655,7 +805,8 @@ class Everyday:
         amount = _money(s.rng, k, 40_000, 1.3)
         ch = self._channel(s, k, [0.1, 0.0, 0.0, 0.9, 0.0])
         return make_rows(
-            src, dst, self._when(s, k), amount, ch, self._remark(s, k, ["货款", "报销", "分红"], 0.3)
+            src, dst, self._when(s, k), amount, ch,
+            self._remark(s, k, ["货款", "报销", "分红", "保证金"], 0.3),
         )
 
     def _merchant_settle(self, s: Sampler, k: int) -> Rows:

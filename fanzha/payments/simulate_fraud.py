@@ -45,7 +45,13 @@ VICTIM_AGE_WEIGHT = {0: 0.3, AGE_YOUNG: 2.2, AGE_ADULT: 1.0, AGE_MIDDLE: 1.4, AG
 ATM_LIMIT_FEN = 20_000 * YUAN  # per withdrawal
 BIG_LIMIT = (4_990_000, 4_999_999)  # 49,9xx yuan: just under a ¥50,000 reporting/limit threshold
 SMALL_LIMIT = (490_000, 499_999)  # 4,9xx yuan: just under a ¥5,000 non-counter limit
-VICTIM_REMARKS = ["投资款", "保证金", "解冻费", "货款", "手续费", "转账", "借款"]
+# What victims write (often what the scammer told them to write). Innocuous wording ("还钱", "借款",
+# "转账") is in the list on purpose: scammers coach victims to avoid words a bank would query.
+VICTIM_REMARKS = [
+    "投资款", "保证金", "解冻费", "货款", "手续费", "转账", "借款", "还钱",
+    "转入安全账户", "安全账户", "验证资金", "资金核查", "激活费",
+]
+PLATFORM_VICTIM_REMARKS = ["充值", "刷单佣金", "刷单返利", "货款", "团购"]
 
 
 @dataclass
@@ -94,7 +100,9 @@ class _Flows:
         self.end_ms = end_ms
         self.cols: list[list[int]] = [[] for _ in range(9)]
         self.fraud: list[bool] = []
-        self.quiet = np.zeros(pop.n, dtype=bool)
+        self.quiet = np.zeros(pop.n, dtype=bool)  # holds 6–72 h and passes money on whole
+        self.slow = np.zeros(pop.n, dtype=bool)  # forwards after hours to a day, not minutes
+        self.own_dev = np.zeros(pop.n, dtype=bool)  # operated from the holder's own phone only
         self.role = np.zeros(pop.n, dtype=np.int8)
         self.layer = np.full(pop.n, -1, dtype=np.int8)
         self.group = np.full(pop.n, -1, dtype=np.int32)
@@ -131,8 +139,12 @@ class _Flows:
             self.group[acct] = group
 
     def digital(self, ring: Ring, acct: int) -> tuple[int, int, int]:
-        """Channel, device and IP of a mule's transfer: rings operate many cards from a few phones."""
+        """Channel, device and IP of a mule's transfer: rings operate many cards from a few phones, but a
+        rented or lived-in card is often used from its holder's own phone (nothing shared with the ring)."""
         ch = CH_MOBILE if self.rng.random() < 0.7 else CH_ONLINE
+        if self.own_dev[acct]:
+            ip = int(self.pop.ip[acct]) if self.rng.random() < 0.8 else int(self.rng.integers(self.pop.n_ips))
+            return ch, int(self.pop.device[acct]), ip
         shared = self.rng.random() < 0.65
         device = (
             int(ring.devices[self.rng.integers(len(ring.devices))]) if shared else int(self.pop.device[acct])
@@ -170,6 +182,8 @@ class _Flows:
             return
         if quiet:
             delay = int(self.rng.uniform(6, 72) * MS_HOUR)
+        elif self.slow[acct]:
+            delay = int(np.clip(self.rng.lognormal(np.log(5), 0.8), 1, 30) * MS_HOUR)
         else:
             delay = int(np.clip(self.rng.lognormal(np.log(25), 1.0), 1, 720) * MS_MIN)
         cut = int(amount * self.rng.uniform(0.005, 0.03))
@@ -240,7 +254,7 @@ def plan_fraud(pop: Population, cfg: SimConfig, rng: np.random.Generator, start_
     sizes = []
     for _ in range(n_rings):
         per = max(1, len(ring_victims) // n_rings)
-        l1 = max(3, round(per * rng.uniform(0.25, 0.45)))
+        l1 = max(3, round(per * rng.uniform(0.5, 1.1)))  # about 1–3 victims per first-layer card
         depth = int(rng.choice([2, 3, 4], p=[0.25, 0.45, 0.30]))
         layer_sizes = [l1] + [
             max(1, round(l1 / 2 ** (i + 1) * rng.uniform(0.8, 1.4))) for i in range(depth - 1)
@@ -277,12 +291,25 @@ def plan_fraud(pop: Population, cfg: SimConfig, rng: np.random.Generator, start_
         _prepare_ring_cards(pop, ring, rng, start_ms, flows)
         rings.append(ring)
     platforms = []
+    # About half of the 跑分 collection accounts are small merchants' accounts (the tail of the merchant
+    # list) that keep their genuine takings; all of them also get ordinary buyers (they join the sellers).
+    merchants = pop.groups["merchants"]
+    tail = merchants[len(merchants) // 10 :]
+    n_merch = min(sum(n // 2 for n in n_collect), len(tail))
+    merch_pick = list(rng.choice(tail, size=n_merch, replace=False)) if n_merch else []
     for p in range(n_platforms):
-        accts = picked[pos : pos + n_collect[p]]
+        accts = picked[pos : pos + n_collect[p]].copy()
         pos += n_collect[p]
+        for j in range(n_collect[p] // 2):
+            if merch_pick:
+                accts[j] = merch_pick.pop()
         platforms.append(accts)
         for a in accts:
-            flows.mark(int(a), AccountRole.PLATFORM, 1, n_rings + p)
+            a = int(a)
+            flows.mark(a, AccountRole.PLATFORM, 1, n_rings + p)
+            flows.own_dev[a] = rng.random() < 0.5
+    if platforms:
+        pop.groups["sellers"] = rng.permutation(np.concatenate([pop.groups["sellers"], *platforms]))
 
     case = 0
     for v in ring_victims:
@@ -301,15 +328,27 @@ def plan_fraud(pop: Population, cfg: SimConfig, rng: np.random.Generator, start_
 def _prepare_ring_cards(
     pop: Population, ring: Ring, rng: np.random.Generator, start_ms: int, flows: _Flows
 ) -> None:
-    """Make the ring's cards look like bought cards: many opened recently, some together at one branch."""
+    """Give the ring's cards their kinds.
+
+    Rented cards (租借: a real person's years-old account, lent for a fee) keep their opening date, KYC
+    flags and everyday life, are mostly used from the holder's own phone and forward slowly. Bought cards
+    are often new, some opened together at one branch; half of them still carry everyday use.
+    """
     batch_day = start_ms - int(rng.integers(3, 60)) * MS_DAY
     batch_branch = int(pop.branch[ring.layers[0][0]])
     for depth, layer in enumerate(ring.layers):
+        p_rented = [0.4, 0.3, 0.2, 0.2][min(depth, 3)]
         p_new = [0.7, 0.4, 0.2, 0.2][min(depth, 3)]
         for a in layer:
             a = int(a)
             flows.mark(a, AccountRole.MULE, depth + 1, ring.group)
             flows.quiet[a] = depth < 2 and rng.random() < 0.2
+            rented = rng.random() < p_rented
+            flows.slow[a] = rng.random() < (0.7 if rented else 0.35)
+            flows.own_dev[a] = rng.random() < (0.8 if rented else 0.3)
+            if rented:
+                pop.weight[a] *= float(rng.uniform(0.8, 1.5))
+                continue
             if rng.random() < p_new:
                 if depth == 0 and rng.random() < 0.4:
                     pop.opened_ms[a] = batch_day + int(rng.uniform(9, 16) * MS_HOUR)
@@ -317,7 +356,8 @@ def _prepare_ring_cards(
                 else:
                     pop.opened_ms[a] = start_ms - int(rng.uniform(2, 90) * MS_DAY)
                 pop.kyc[a] = 1 | (4 if rng.random() < 0.4 else 0)
-                pop.weight[a] *= 0.05  # a card bought for laundering sees little everyday use
+                if rng.random() < 0.5:
+                    pop.weight[a] *= 0.05  # a card bought only for laundering sees little everyday use
 
 
 def _victim_payments(flows: _Flows, ring: Ring, victim: int, case: int, cfg: SimConfig) -> None:
@@ -345,7 +385,7 @@ def _victim_payments(flows: _Flows, ring: Ring, victim: int, case: int, cfg: Sim
         else:
             ch = CH_MOBILE if rng.random() < 0.8 else CH_ONLINE
             device, ip = int(pop.device[victim]), int(pop.ip[victim])
-        remark = R[VICTIM_REMARKS[int(rng.integers(len(VICTIM_REMARKS)))]] if rng.random() < 0.6 else -1
+        remark = R[VICTIM_REMARKS[int(rng.integers(len(VICTIM_REMARKS)))]] if rng.random() < 0.5 else -1
         if pig and remark >= 0 and rng.random() < 0.6:
             remark = R["投资款"]
         flows.emit(victim, to, ts, amount, ch, remark, device, ip, case)
@@ -370,7 +410,8 @@ def _platform_victim(
             return
         to = int(accts[rng.integers(len(accts))])
         fen = int(amount * YUAN)
-        remark = [R["充值"], R["刷单佣金"], R["货款"], -1][int(rng.integers(4))]
+        pick = int(rng.integers(len(PLATFORM_VICTIM_REMARKS) + 1))
+        remark = R[PLATFORM_VICTIM_REMARKS[pick]] if pick < len(PLATFORM_VICTIM_REMARKS) else -1
         flows.emit(
             victim,
             to,

@@ -199,3 +199,42 @@ def test_rerunning_in_another_format_leaves_no_stale_tables(tmp_path: Path) -> N
     simulate(small, tmp_path)
     simulate(SimConfig(**{**small.__dict__, "fmt": "csv"}), tmp_path)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".csv"] * 4 + [".json"]
+
+
+def test_hard_mules_and_legitimate_look_alikes_exist(joined: dict[str, pa.Table]) -> None:
+    roles = _role_of(joined)
+    tx = joined["tx"]
+    acc = joined["accounts"]
+    opened = dict(zip(acc.column("account_id").to_pylist(), acc.column("opened_at").to_pylist(), strict=True))
+    rows = tx.select(["from_account", "to_account", "device_id", "ts", "amount_fen", "is_fraud"]).to_pylist()
+    accounts_of: dict[str, set[str]] = {}
+    devices_of: dict[str, set[str]] = {}
+    for r in rows:
+        if r["device_id"] and r["from_account"]:
+            accounts_of.setdefault(r["device_id"], set()).add(r["from_account"])
+            devices_of.setdefault(r["from_account"], set()).add(r["device_id"])
+    mules = [a for a, r in roles.items() if r == "mule" and a in devices_of]
+    # Some mules are run only from a phone no other account uses.
+    own = [a for a in mules if all(len(accounts_of[d]) == 1 for d in devices_of[a])]
+    assert len(own) >= 0.15 * len(mules)
+    # Some mules are years-old (rented) accounts, and mules also have everyday (normal) transfers.
+    start = min(r["ts"] for r in rows)
+    assert sum((start - opened[a]).days > 365 for a in mules) >= 0.15 * len(mules)
+    lived_in = {r["to_account"] for r in rows if not r["is_fraud"] and roles.get(r["to_account"]) == "mule"}
+    assert len(lived_in) >= 0.5 * len(mules)
+    # Normal accounts that receive from several payers and send most of it on within a day exist.
+    recv: dict[str, list[tuple[object, int, str]]] = {}
+    sent: dict[str, list[tuple[object, int]]] = {}
+    for r in rows:
+        if r["to_account"] and r["from_account"] and roles[r["to_account"]] == "normal":
+            recv.setdefault(r["to_account"], []).append((r["ts"], r["amount_fen"], r["from_account"]))
+        if r["from_account"] and r["to_account"] and roles[r["from_account"]] == "normal":
+            sent.setdefault(r["from_account"], []).append((r["ts"], r["amount_fen"]))
+    look_alikes = 0
+    for a, ins in recv.items():
+        if len({p for _, _, p in ins}) < 3 or a not in sent:
+            continue
+        total_in = sum(x for _, x, _ in ins)
+        fast = sum(x for t, x in sent[a] if any(0 <= (t - ti).total_seconds() <= 86_400 for ti, _, _ in ins))
+        look_alikes += fast >= 0.5 * total_in
+    assert look_alikes >= 20
