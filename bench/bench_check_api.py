@@ -21,7 +21,13 @@ import httpx
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
-from bench_api import api_key, free_port, stop_server, wait_ready  # bench/ is on sys.path as a script
+from bench_api import (  # bench/ is on sys.path as a script
+    api_key,
+    free_port,
+    measured,
+    stop_server,
+    wait_ready,
+)
 
 
 def start(data_dir: Path, port: int, workers: int, ledger: Path, log: Path) -> object:
@@ -101,7 +107,10 @@ def main() -> None:
             wait_ready(base, proc)  # type: ignore[arg-type]
             key = api_key(base)
             if args.connections:
-                result = _closed_loop(base, key, bodies, args.connections, args.duration)
+                result = measured(
+                    proc.pid,  # type: ignore[attr-defined]
+                    lambda: _closed_loop(base, key, bodies, args.connections, args.duration),
+                )
             else:
                 asyncio.run(fire(base, key, bodies, args.rate, 2))  # warm-up
                 result = asyncio.run(fire(base, key, bodies, args.rate, args.duration))

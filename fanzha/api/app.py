@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None, detector: object | None = None)
         # Start-up objects (model, typology, indexes) never die: keep them out of every GC pass.
         gc.freeze()
         yield
+        from fanzha.api.state import close_state
+
+        close_state(app)
         engine.dispose()
 
     app = FastAPI(

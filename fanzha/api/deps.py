@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from fanzha.store.repo_users import Principal, resolve_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+PRINCIPAL_TTL_SECONDS = 30.0
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -79,3 +83,105 @@ def region_prefix(code: str) -> str:
     if code.endswith("00"):
         return code[:4]
     return code
+
+
+class PrincipalCache:
+    """Token → principal for a few seconds, which saves a database query per request.
+
+    The price: a revoked or expired token keeps working for at most `ttl` seconds in each worker.
+    """
+
+    def __init__(
+        self,
+        ttl: float = PRINCIPAL_TTL_SECONDS,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+
+    @staticmethod
+    def _key(secret: str) -> bytes:
+        # A memory dump of a long-lived process should not hand out usable tokens.
+        return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+    def get(self, secret: str) -> Principal | None:
+        key = self._key(secret)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, secret: str, principal: Principal) -> None:
+        now = self.clock()
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            while len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+        self._entries[self._key(secret)] = (now + self.ttl, principal)
+
+
+def principal_cache(app: FastAPI) -> PrincipalCache:
+    cache: PrincipalCache | None = getattr(app.state, "principal_cache", None)
+    if cache is None:
+        cache = app.state.principal_cache = PrincipalCache()
+    return cache
+
+
+def _resolve(app: FastAPI, secret: str) -> tuple[Principal | None, str]:
+    with app.state.sessions() as session:
+        return resolve_token(session, secret)
+
+
+async def principal_for(app: FastAPI, secret: str) -> tuple[Principal | None, str]:
+    """The principal behind a login token or API key, from the cache or (off the event loop) the database."""
+    cache = principal_cache(app)
+    principal = cache.get(secret)
+    if principal is not None:
+        return principal, ""
+    principal, reason = await run_in_threadpool(_resolve, app, secret)
+    if principal is not None:
+        cache.put(secret, principal)
+    return principal, reason
+
+
+async def partner(
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Principal:
+    """Any logged-in user or API key; `deps.current_principal` with a cache and no per-request session."""
+    secret = api_key or token
+    if not secret:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "login required (Bearer token or X-API-Key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal, reason = await principal_for(request.app, secret)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+PartnerDep = Annotated[Principal, Depends(partner)]
+
+
+def require_partner(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """`require()` for hot async routes: the principal comes from the cache, no session per request."""
+    allowed = {*roles, "admin"}
+
+    async def check(principal: PartnerDep) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {principal.role!r} may not do this; allowed: {', '.join(sorted(allowed))}",
+            )
+        return principal
+
+    return check

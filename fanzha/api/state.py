@@ -12,3 +12,11 @@ def load_state(app: FastAPI) -> None:
         loader = getattr(module, "load_state", None)
         if loader is not None:
             loader(app)
+
+
+def close_state(app: FastAPI) -> None:
+    """Let every route module finish its background work (e.g. commit queued writes) before shutdown."""
+    for module in route_modules():
+        closer = getattr(module, "close_state", None)
+        if closer is not None:
+            closer(app)

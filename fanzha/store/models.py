@@ -112,6 +112,7 @@ class Warning(Base):
     __table_args__ = (
         Index("ix_warnings_region_status", "region_code", "status"),
         Index("ix_warnings_dedupe", "dedupe_key", "created_at"),
+        Index("ix_warnings_person_account", "person_account", "created_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)

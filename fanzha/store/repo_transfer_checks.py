@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fanzha.payments.check import Decision, TransferCheck
 from fanzha.store import repo_audit
-from fanzha.store.models import TransferCheckRecord, utcnow
+from fanzha.store.group_commit import Batch
+from fanzha.store.models import AuditEntry, TransferCheckRecord, utcnow
 
 ENTITY = "transfer_check"
 
@@ -30,25 +32,55 @@ def get(session: Session, check_id: str) -> TransferCheckRecord | None:
     return session.get(TransferCheckRecord, check_id)
 
 
-def replay(session: Session, actor: str, req: TransferCheck) -> Decision | None:
+_CHECKS: Table = TransferCheckRecord.__table__  # type: ignore[assignment]
+_AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+_BY_KEY = select(TransferCheckRecord.fingerprint, TransferCheckRecord.result).where(
+    TransferCheckRecord.actor == bindparam("actor"), TransferCheckRecord.idempotency_key == bindparam("key")
+)
+
+
+def replay(db: Session | Connection, actor: str, req: TransferCheck) -> Decision | None:
     """The stored decision for a retried request; KeyConflict when the key came with other content."""
     if req.idempotency_key is None:
         return None
-    rec = by_key(session, actor, req.idempotency_key)
-    if rec is None:
+    row = db.execute(_BY_KEY, {"actor": actor, "key": req.idempotency_key}).first()
+    if row is None:
         return None
-    if rec.fingerprint != req.fingerprint():
+    if row.fingerprint != req.fingerprint():
         raise KeyConflict(req.idempotency_key)
-    return Decision.from_dict(rec.result)
+    return Decision.from_dict(row.result)
 
 
-def save(session: Session, actor: str, req: TransferCheck, decision: Decision) -> Decision:
-    """Store a new check and its audit entry; a concurrent retry that won the race gives its decision."""
-    rec = TransferCheckRecord(
+def _record(actor: str, req: TransferCheck, decision: Decision) -> TransferCheckRecord:
+    return TransferCheckRecord(
         id=decision.check_id, actor=actor, idempotency_key=req.idempotency_key, fingerprint=req.fingerprint(),
         payer=req.payer, payee=req.payee, amount_fen=req.amount_fen, decision=decision.decision,
         risk=decision.risk, rules_version=decision.rules_version, result=decision.to_dict(),
     )
+
+
+def add(batch: Batch, actor: str, req: TransferCheck, decision: Decision) -> Decision:
+    """Queue a new check and its audit entry as plain rows of a group commit: a reused idempotency key
+    fails the batch, and the committer then retries this write alone with save(), which answers with the
+    decision stored first."""
+    now = utcnow()
+    batch.insert(_CHECKS, {
+        "id": decision.check_id, "actor": actor, "idempotency_key": req.idempotency_key,
+        "fingerprint": req.fingerprint(), "payer": req.payer, "payee": req.payee,
+        "amount_fen": req.amount_fen, "decision": decision.decision, "risk": decision.risk,
+        "rules_version": decision.rules_version, "result": orjson.loads(decision.to_json()),
+        "answered_by": None, "created_at": now, "updated_at": now,
+    })
+    batch.insert(_AUDIT, {
+        "at": now, "actor": actor, "action": "check", "entity": ENTITY, "entity_id": decision.check_id,
+        "before": None, "after": _summary(decision),
+    })
+    return decision
+
+
+def save(session: Session, actor: str, req: TransferCheck, decision: Decision) -> Decision:
+    """Store a new check and its audit entry; a concurrent retry that won the race gives its decision."""
+    rec = _record(actor, req, decision)
     try:
         with session.begin_nested():
             session.add(rec)

@@ -6,8 +6,9 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from fanzha.api.app import create_app
+from fanzha.api.deps import PrincipalCache
 from fanzha.api.routes import detect as live_routes
-from fanzha.api.routes.detect import CLOSE_AUTH_TIMEOUT, CLOSE_UNAUTHORIZED, PrincipalCache
+from fanzha.api.routes.detect import CLOSE_AUTH_TIMEOUT, CLOSE_UNAUTHORIZED
 from fanzha.api.schemas import MAX_TURNS
 from fanzha.store.repo_users import Principal
 from fanzha.text.detector import Detector

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, WebSocket, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, WebSocket, status
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from fanzha.api.deps import api_key_header, oauth2
+from fanzha.api.deps import PartnerDep, principal_for
 from fanzha.api.schemas import MAX_TURNS, BatchIn, BatchOut, DetectIn, DetectOut, Recipient, WatchlistHit
 from fanzha.cases.warnings import InvalidWarning, WarningRequest, warning_from_detection
 from fanzha.intel.matcher import Match, WatchlistIndex
 from fanzha.intel.watchlist import InvalidIndicator, normalize_value
 from fanzha.store import repo_warnings
-from fanzha.store.repo_users import Principal, resolve_token
+from fanzha.store.repo_users import Principal
 from fanzha.text import batch
 from fanzha.text.detector import Detector, InvalidInput
 from fanzha.text.dialogue import (
@@ -40,7 +38,6 @@ router = APIRouter(prefix="/v1/detect", tags=["detect 识别"])
 INLINE_MAX_CHARS = 1_000
 # Bounds the work one dialogue can ask for (about two seconds of scoring); a longer call goes as `text`.
 MAX_DIALOGUE_CHARS_SCORED = 2_000_000
-PRINCIPAL_TTL_SECONDS = 30.0
 LIVE_AUTH_TIMEOUT_SECONDS = 10.0
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
@@ -50,88 +47,6 @@ _MATCH_FIELDS = tuple(f.name for f in fields(Match))
 WARNING_ROLES = ("admin", "analyst", "bank", "telecom")
 
 
-class PrincipalCache:
-    """Token → principal for a few seconds, which saves a database query per request.
-
-    The price: a revoked or expired token keeps working for at most `ttl` seconds in each worker.
-    """
-
-    def __init__(
-        self,
-        ttl: float = PRINCIPAL_TTL_SECONDS,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self.clock = clock
-        self._entries: dict[bytes, tuple[float, Principal]] = {}
-
-    @staticmethod
-    def _key(secret: str) -> bytes:
-        # A memory dump of a long-lived process should not hand out usable tokens.
-        return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-
-    def get(self, secret: str) -> Principal | None:
-        key = self._key(secret)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self.clock():
-            del self._entries[key]
-            return None
-        return entry[1]
-
-    def put(self, secret: str, principal: Principal) -> None:
-        now = self.clock()
-        if len(self._entries) >= self.max_entries:
-            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-            while len(self._entries) >= self.max_entries:
-                del self._entries[next(iter(self._entries))]
-        self._entries[self._key(secret)] = (now + self.ttl, principal)
-
-
-def load_state(app: FastAPI) -> None:
-    app.state.principal_cache = PrincipalCache()
-
-
-def _resolve(app: FastAPI, secret: str) -> tuple[Principal | None, str]:
-    with app.state.sessions() as session:
-        return resolve_token(session, secret)
-
-
-async def principal_for(app: FastAPI, secret: str) -> tuple[Principal | None, str]:
-    """The principal behind a login token or API key, from the cache or (off the event loop) the database."""
-    cache: PrincipalCache = app.state.principal_cache
-    principal = cache.get(secret)
-    if principal is not None:
-        return principal, ""
-    principal, reason = await run_in_threadpool(_resolve, app, secret)
-    if principal is not None:
-        cache.put(secret, principal)
-    return principal, reason
-
-
-async def partner(
-    request: Request,
-    token: Annotated[str | None, Depends(oauth2)],
-    api_key: Annotated[str | None, Depends(api_key_header)],
-) -> Principal:
-    """Any logged-in user or API key; `deps.current_principal` with a cache and no per-request session."""
-    secret = api_key or token
-    if not secret:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "login required (Bearer token or X-API-Key)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    principal, reason = await principal_for(request.app, secret)
-    if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"})
-    return principal
-
-
-PartnerDep = Annotated[Principal, Depends(partner)]
 
 
 def watchlist_hits(app: FastAPI, detection: Detection, text: str) -> list[WatchlistHit]:
