@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,10 @@ ENTITY = "transfer_check"
 
 class KeyConflict(ValueError):
     """The idempotency key was used before for a different request."""
+
+
+class AnswerConflict(ValueError):
+    """The check was answered by someone else after it was read."""
 
 
 def by_key(session: Session, actor: str, key: str) -> TransferCheckRecord | None:
@@ -95,12 +100,19 @@ def save(session: Session, actor: str, req: TransferCheck, decision: Decision) -
 
 
 def save_answers(session: Session, rec: TransferCheckRecord, actor: str, decision: Decision) -> None:
+    """Store the answered decision, unless someone answered the same check since `rec` was read: then
+    AnswerConflict, and nothing is written (two counters must not silently overwrite each other)."""
     before = _summary(Decision.from_dict(rec.result))
-    rec.result = decision.to_dict()
-    rec.decision = decision.decision
-    rec.risk = decision.risk
-    rec.answered_by = actor
-    rec.updated_at = utcnow()
+    seen = rec.updated_at
+    done = session.execute(
+        update(TransferCheckRecord)
+        .where(TransferCheckRecord.id == rec.id, TransferCheckRecord.updated_at == seen)
+        .values(result=decision.to_dict(), decision=decision.decision, risk=decision.risk,
+                answered_by=actor, updated_at=max(utcnow(), seen + timedelta(microseconds=1)))
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        raise AnswerConflict(rec.id)
     repo_audit.record(session, actor, "answer", ENTITY, rec.id, before=before, after=_summary(decision))
 
 

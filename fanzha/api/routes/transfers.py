@@ -183,7 +183,10 @@ def _stored(session: Session, check_id: str) -> TransferCheckRecord:
     return rec
 
 
-@router.post("/checks/{check_id}/answers", responses={404: {"description": "no such check"}})
+@router.post(
+    "/checks/{check_id}/answers",
+    responses={404: {"description": "no such check"}, 409: {"description": "answered meanwhile"}},
+)
 def answer_check(
     body: AnswersIn,
     request: Request,
@@ -198,8 +201,15 @@ def answer_check(
         decision = checker.answer(Decision.from_dict(rec.result), body.answers)
     except CheckError as exc:
         raise _fail(exc) from None
-    repo.save_answers(session, rec, principal.username, decision)
     payer, payee, amount = rec.payer, rec.payee, rec.amount_fen
+    try:
+        repo.save_answers(session, rec, principal.username, decision)
+    except repo.AnswerConflict:
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "该核验刚被他人回答，请刷新后重试 / the check was answered meanwhile; reload it and retry",
+        ) from None
     session.commit()
     if decision.decision == "allow":
         _record(checker, TransferCheck(payer, payee, amount))
