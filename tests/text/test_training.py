@@ -1,9 +1,11 @@
 """Training helpers: the verdict threshold respects its false-positive budget, CV folds do not leak."""
 
 import numpy as np
+import pytest
 
-from fanzha.text.model import FraudTextClassifier
-from fanzha.text.training import CV_FOLDS, _fold_of, _threshold_for_fpr
+from fanzha.text.corpus import Example
+from fanzha.text.model import VERDICT_CLASSES, FraudTextClassifier
+from fanzha.text.training import CV_FOLDS, _assemble, _fit_head, _fold_of, _threshold_for_fpr, _type_weights
 
 
 def test_threshold_keeps_the_legit_false_positive_rate_within_the_target():
@@ -32,3 +34,45 @@ def test_calibrated_fraud_logit_matches_predict_proba():
     np.testing.assert_allclose(
         model.calibrated(model.fraud_logit(texts, dense)), model.predict_proba(texts, dense).fraud, rtol=1e-5
     )
+
+
+def _toy():
+    texts = ["请转账到安全账户", "点赞关注一单三元", "晚上回家吃饭", "快递到了取件码", "回TD退订 大促"]
+    texts.append("刷单返利垫付")
+    labels = ["fraud", "fraud", "normal", "normal", "spam", "fraud"]
+    types = ["impersonate_police", "brushing_rebate", None, None, None, "brushing_rebate"]
+    return texts, np.zeros((len(texts), 1), dtype=np.float32), labels, types
+
+
+def test_separately_fitted_heads_make_the_same_model_as_fit():
+    texts, dense, labels, types = _toy()
+    reference = FraudTextClassifier(bits=10, c_verdict=8.0, c_type=32.0)
+    reference.fit(texts, dense, labels, types, ["a"])
+    shape = FraudTextClassifier(bits=10)
+    design = shape._design(texts, dense)
+    typed = np.array([t is not None for t in types])
+    classes = sorted({t for t in types if t is not None})
+    head_v = _fit_head(design, np.array([VERDICT_CLASSES.index(v) for v in labels]), 8.0, None)
+    head_t = _fit_head(design[typed], np.array([classes.index(t) for t in types if t]), 32.0, None)
+    model = _assemble(head_v, head_t, classes, ["a"], 8.0, 32.0)
+    model.bits = 10
+    np.testing.assert_allclose(model.coef_, reference.coef_, atol=1e-4)
+    assert model.type_classes_ == reference.type_classes_
+    np.testing.assert_allclose(
+        model.predict_proba(texts, dense).types, reference.predict_proba(texts, dense).types, atol=1e-4
+    )
+
+
+def test_type_weights_down_weight_dialogues_and_can_balance_types(monkeypatch):
+    from fanzha.text import training
+    from fanzha.text.dialogue import Turn
+
+    msgs = [Example(f"m{i}", "fraud", "a", True, "s", text="x") for i in range(3)]
+    call = Example("d", "fraud", "b", True, "s", turns=[Turn("a", "x")])
+    examples = [*msgs, call]
+    y = ["a", "a", "a", "b"]
+    monkeypatch.setattr(training, "TYPE_CLASS_BALANCE", False)
+    np.testing.assert_allclose(_type_weights(examples, y), [1, 1, 1, training.TYPE_DIALOGUE_WEIGHT])
+    monkeypatch.setattr(training, "TYPE_CLASS_BALANCE", True)
+    w = _type_weights(examples, y)
+    assert w[:3].sum() == pytest.approx(w[3]) and w.sum() == pytest.approx(3 + training.TYPE_DIALOGUE_WEIGHT)
