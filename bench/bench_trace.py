@@ -3,8 +3,10 @@
     .venv/bin/python bench/bench_trace.py --ledger /tmp/ledger-2m                        # quick (2 M)
     .venv/bin/python bench/bench_trace.py --ledger /tmp/ledger-50m --transfers 50000000  # the target
 
-The ledger is generated once and cached at --ledger (fanzha.payments.simulate when available, else a NumPy
-random graph with layered fraud chains embedded); delete the folder to regenerate.
+The ledger is generated once and cached at --ledger (a NumPy random graph with layered fraud chains embedded;
+`--source simulate` uses fanzha.payments.simulate); delete the folder to regenerate. `build_peak_rss_mb` is
+the process's peak so far, generation included: for the build's own peak run it on an existing ledger with
+--rebuild, or under `/usr/bin/time -v`.
 """
 
 from __future__ import annotations
@@ -212,20 +214,26 @@ def main() -> None:
     victims = sorted(t for t in labels if (e := graph.edge_of(t)) is not None and graph.dst[e] >= 0)
     picks = [victims[i] for i in rng.choice(len(victims), size=min(args.traces, len(victims)), replace=False)]
 
+    out["loadavg_before_traces"] = os.getloadavg()
     for name, kv in (("trace", None), ("trace_with_other_victims", known)):
-        times, accounts = [], []
+        times, cpu, accounts, others = [], [], [], []
         for tid in picks:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = trace(graph, [tid], max_hops=6, window_hours=72, known_victims=kv)
+            # CPU time beside wall time: on a shared machine the wall time mostly measures the load.
+            cpu.append((time.process_time() - c0) * 1000)
             times.append((time.perf_counter() - t0) * 1000)
             accounts.append(len(result.accounts))
+            others.append(len(result.other_victims))
         times.sort()
         out[name] = {
             "n": len(times),
             "median_ms": round(statistics.median(times), 2),
             "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
             "max_ms": round(times[-1], 2),
+            "cpu_median_ms": round(statistics.median(cpu), 2),
             "median_accounts": statistics.median(accounts),
+            "median_other_victims_sharing": statistics.median(others),
         }
     out["peak_rss_mb"] = round(rss_mb())
     out["loadavg"] = os.getloadavg()

@@ -8,9 +8,12 @@ arrived is never attributed, and no account is ever attributed more than it rece
 
 from __future__ import annotations
 
+import gc
 import heapq
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -171,12 +174,15 @@ class _Share:
 
 
 class _Account:
-    __slots__ = ("balance", "lots", "next_edge", "pending", "shares")
+    """Tainted lots of one account and its cursor over its outgoing edges (`next_edge` … `hi`)."""
 
-    def __init__(self, next_edge: int) -> None:
+    __slots__ = ("balance", "hi", "lots", "next_edge", "pending", "shares")
+
+    def __init__(self, lo: int, hi: int) -> None:
         self.lots: deque[list[int]] = deque()  # [colour, hop, amount], oldest first
         self.balance = 0
-        self.next_edge = next_edge
+        self.next_edge = lo
+        self.hi = hi
         self.pending = False
         self.shares: dict[int, _Share] = {}
 
@@ -230,91 +236,126 @@ def trace(
             seeds.append((e, colour))
             other_ids.setdefault(colour, []).append(graph.transfer_id(e))
 
-    state, exits = _run(graph, seeds, max_hops, end)
-    return _result(
-        graph, ids, edges, state, exits, colours, other_ids, max_hops, window_hours, start, end, warnings
-    )
+    with _gc_paused():
+        state, exits = _run(graph, seeds, max_hops, end)
+        result = _result(
+            graph, ids, edges, state, exits, colours, other_ids, max_hops, window_hours, start, end, warnings
+        )
+        del state, exits
+    return result
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A trace allocates ~10^5 small containers that form no cycles and die when it returns: the cyclic
+    collector's passes over them cost a quarter of a trace with other victims on a large ledger, and they
+    must be freed (by reference counting) before it runs again, or its next pass meets them all at once."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _run(
     graph: LedgerGraph, seeds: list[tuple[int, int]], max_hops: int, end: int
 ) -> tuple[dict[int, _Account], list[tuple[int, int, int, int, int]]]:
-    """Process tainted outflows in global time order; every edge is handled at most once, so cycles end."""
-    ptr, dst_of, ts_of, amt_of, banks = graph.ptr, graph.dst, graph.ts, graph.amt, graph.banks
-    state: dict[int, _Account] = {}
-    exits: list[tuple[int, int, int, int, int]] = []  # (edge, colour, hop, amount, kind)
+    """Process tainted outflows in global time order; every edge is handled at most once, so cycles end.
+
+    Only colour 0's exits are returned (the only ones reported).
+
+    One loop iteration per tainted transfer is the whole cost of a trace with other victims (~16,000 of them
+    at 50 M transfers), hence the inlined style and Python ints (`ndarray.item`) rather than NumPy scalars.
+    """
     seed_edges = {e for e, _ in seeds}
-    # (ts, 0 = victim payment arriving / 1 = outflow, edge, colour): a payment is credited before an
-    # outflow of the same millisecond, so a same-millisecond onward transfer may carry it.
-    heap: list[tuple[int, int, int, int]] = [(int(ts_of[e]), 0, e, c) for e, c in seeds]
+    ptr_at, ts_at, dst_at, amt_at = graph.ptr.item, graph.ts.item, graph.dst.item, graph.amt.item
+    ts_arr = graph.ts
+    external = graph.bank_flags(EXTERNAL_BANK)
+    state: dict[int, _Account] = {}
+    exits: list[tuple[int, int, int, int, int]] = []  # (edge, colour, hop, amount, kind), colour 0 only
+    # (ts, 0 = victim payment arriving / 1 = outflow, edge, colour or account): a payment is credited before
+    # an outflow of the same millisecond, so a same-millisecond onward transfer may carry it.
+    heap: list[tuple[int, int, int, int]] = [(ts_at(e), 0, e, c) for e, c in seeds]
     heapq.heapify(heap)
-    external: dict[int, bool] = {}
-
-    def is_external(acct: int) -> bool:
-        flag = external.get(acct)
-        if flag is None:
-            flag = external[acct] = banks[acct].as_py() == EXTERNAL_BANK
-        return flag
-
-    def credit(acct: int, colour: int, hop: int, amount: int, t: int, via: int) -> None:
-        acc = state.get(acct)
-        if acc is None:
-            acc = state[acct] = _Account(int(ptr[acct]))
-        share = acc.shares.get(colour)
-        if share is None:
-            share = acc.shares[colour] = _Share(t, hop, via)
-        share.hop = min(share.hop, hop)
-        share.received += amount
-        share.held += amount
-        share.parents.add(via)
-        acc.lots.append([colour, hop, amount])
-        acc.balance += amount
-        if not acc.pending:
-            lo, hi = int(ptr[acct]), int(ptr[acct + 1])
-            nxt = max(acc.next_edge, lo + int(np.searchsorted(ts_of[lo:hi], t, side="left")))
-            if nxt < hi and int(ts_of[nxt]) <= end:
-                acc.pending = True
-                acc.next_edge = nxt
-                heapq.heappush(heap, (int(ts_of[nxt]), 1, nxt, acct))
-
-    def route(src: int, colour: int, hop: int, amount: int, edge: int, t: int) -> None:
-        dst = int(dst_of[edge])
-        if dst == CASH:
-            exits.append((edge, colour, hop, amount, 0))
-        elif hop >= max_hops:
-            exits.append((edge, colour, hop, amount, 2))
-        elif is_external(dst):
-            exits.append((edge, colour, hop, amount, 1))
-        else:
-            credit(dst, colour, hop + 1, amount, t, src)
-
+    push, pop = heapq.heappush, heapq.heappop
+    pieces: list[tuple[int, int, int]] = []
     while heap:
-        t, kind, edge, tag = heapq.heappop(heap)
-        if kind == 0:
-            src = graph.source_of(edge)
-            route(src, tag, 0, int(amt_of[edge]), edge, t)
+        t, kind, edge, src = pop(heap)
+        if kind:
+            acc = state[src]
+            dst = dst_at(edge)
+            # A victim payment is wholly that victim's money (seeded below); it carries no other taint.
+            want = 0 if edge in seed_edges else amt_at(edge)
+            balance = acc.balance
+            if want > balance:
+                want = balance
+            pieces.clear()
+            if want:
+                # Tainted first, oldest lot first.
+                acc.balance = balance - want
+                lots, shares = acc.lots, acc.shares
+                while want:
+                    lot = lots[0]
+                    colour, hop, amount = lot
+                    if amount <= want:
+                        lots.popleft()
+                        take = amount
+                    else:
+                        lot[2] = amount - want
+                        take = want
+                    want -= take
+                    share = shares[colour]
+                    share.passed += take
+                    share.held -= take
+                    pieces.append((colour, hop, take))
+            acc.next_edge = nxt = edge + 1
+            if acc.balance > 0 and nxt < acc.hi and (tn := ts_at(nxt)) <= end:
+                push(heap, (tn, 1, nxt, src))
+            else:
+                acc.pending = False
+            if not pieces:
+                continue
+        else:
+            pieces.clear()
+            pieces.append((src, 0, amt_at(edge)))  # a seed: src holds its colour
+            src, dst = graph.source_of(edge), dst_at(edge)
+        if dst == CASH:
+            for colour, hop, amount in pieces:
+                if not colour:
+                    exits.append((edge, 0, hop, amount, 0))
             continue
-        acct = tag
-        acc = state[acct]
-        # A victim payment is wholly that victim's money (seeded above); it carries no other taint.
-        want = 0 if edge in seed_edges else min(int(amt_of[edge]), acc.balance)
-        while want > 0:
-            lot = acc.lots[0]
-            take = min(lot[2], want)
-            lot[2] -= take
-            want -= take
-            acc.balance -= take
-            share = acc.shares[lot[0]]
-            share.passed += take
-            share.held -= take
-            route(acct, lot[0], lot[1], take, edge, t)
-            if lot[2] == 0:
-                acc.lots.popleft()
-        acc.next_edge = edge + 1
-        acc.pending = False
-        if acc.balance > 0 and edge + 1 < int(ptr[acct + 1]) and int(ts_of[edge + 1]) <= end:
-            acc.pending = True
-            heapq.heappush(heap, (int(ts_of[edge + 1]), 1, edge + 1, acct))
+        into = None
+        for colour, hop, amount in pieces:
+            if hop >= max_hops:
+                if not colour:
+                    exits.append((edge, 0, hop, amount, 2))
+            elif external[dst]:
+                if not colour:
+                    exits.append((edge, 0, hop, amount, 1))
+            else:
+                if into is None:
+                    into = state.get(dst)
+                    if into is None:
+                        into = state[dst] = _Account(ptr_at(dst), ptr_at(dst + 1))
+                share = into.shares.get(colour)
+                if share is None:
+                    share = into.shares[colour] = _Share(t, hop + 1, src)
+                elif hop + 1 < share.hop:
+                    share.hop = hop + 1
+                share.received += amount
+                share.held += amount
+                share.parents.add(src)
+                into.lots.append([colour, hop + 1, amount])
+                into.balance += amount
+        if into is not None and not into.pending:
+            # The first edge from the cursor on at or after t: money never leaves before it arrived.
+            nxt = bisect_left(ts_arr, t, into.next_edge, into.hi)
+            if nxt < into.hi and (tn := ts_at(nxt)) <= end:
+                into.pending = True
+                into.next_edge = nxt
+                push(heap, (tn, 1, nxt, dst))
     return state, exits
 
 
