@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import threading
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -250,13 +251,26 @@ def _gc_paused() -> Iterator[None]:
     """A trace allocates ~10^5 small containers that form no cycles and die when it returns: the cyclic
     collector's passes over them cost a quarter of a trace with other victims on a large ledger, and they
     must be freed (by reference counting) before it runs again, or its next pass meets them all at once."""
-    enabled = gc.isenabled()
-    gc.disable()
+    # Traces may overlap in a threaded server: the first one in pauses the collector, the last one out
+    # restores it (a per-call save/restore could leave it off for good when traces interleave).
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = True
 
 
 def _run(

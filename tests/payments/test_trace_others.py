@@ -197,3 +197,18 @@ def test_busy_accounts_and_cycles_in_the_same_millisecond(
         known = {"k1": "K", "k2": "K2"}
         expected, actual = both(graph, monkeypatch, ["v1"], max_hops=hops, known_victims=known)
         assert_same(expected, actual)
+
+
+def test_overlapping_traces_leave_the_garbage_collector_as_they_found_it():
+    import gc
+
+    from fanzha.payments.trace import _gc_paused
+
+    assert gc.isenabled()
+    first, second = _gc_paused(), _gc_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first trace ends while the second still runs
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
