@@ -1,6 +1,7 @@
 """Watchlist benchmark: check latency with 10M entries, bulk-import rate, and a SIGKILL-during-import test.
 
 Run: .venv/bin/python bench/bench_watchlist.py [--entries 10000000] [--import-rows 1000000] [--no-postgres]
+     [--parts matching,import,crash]
 PostgreSQL: FANZHA_TEST_POSTGRES_URL, else a throwaway server from the installed binaries (tests/pg.py).
 Prints one JSON document.
 """
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,28 +125,38 @@ def bench_matching(n: int, samples: int) -> dict[str, Any]:
 # -- bulk import ---------------------------------------------------------------------------------------
 
 
-def import_items(n: int, offset: int = 0) -> list[WatchlistItem]:
-    return [WatchlistItem("phone", _phone(offset + i), "fake_loan", "partner", 0.7) for i in range(n)]
+def import_items(n: int, offset: int = 0, seen: datetime | None = None) -> list[WatchlistItem]:
+    return [
+        WatchlistItem("phone", _phone(offset + i), "fake_loan", "partner", 0.7, first_seen=seen,
+                      last_seen=seen)
+        for i in range(n)
+    ]
 
 
 def bench_import(url: str, n: int) -> dict[str, Any]:
+    """Insert n new entries; import them again seen a day later (every row updated, as when a feed is
+    re-imported); and once more unchanged (every row only read)."""
     from fanzha.store.db import make_engine
     from fanzha.store.repo_watchlist import upsert
 
-    items = import_items(n)
+    day = datetime(2026, 11, 1, 8, 0)
     engine = make_engine(url)
     try:
-        first = upsert(engine, items, "bench")
-        again = upsert(engine, items, "bench")
+        first = upsert(engine, import_items(n, seen=day), "bench")
+        again = upsert(engine, import_items(n, seen=day + timedelta(days=1)), "bench")
+        same = upsert(engine, import_items(n, seen=day + timedelta(days=1)), "bench")
     finally:
         engine.dispose()
-    assert first.inserted == n and again.updated == n
+    assert first.inserted == n and again.updated == n and same.inserted == same.updated == 0
     return {
         "rows": n,
+        "load_average": os.getloadavg()[0],
         "insert_s": first.seconds,
         "insert_per_s": round(n / first.seconds),
         "update_s": again.seconds,
         "update_per_s": round(n / again.seconds),
+        "unchanged_s": same.seconds,
+        "unchanged_per_s": round(n / same.seconds),
     }
 
 
@@ -254,26 +266,34 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=1_000_000)
     parser.add_argument("--crash-rows", type=int, default=300_000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--parts", default="matching,import,crash", help="comma-separated subset to run")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     from fanzha.store.db import migrate
 
     out: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
-    out["matching"] = bench_matching(args.entries, args.samples)
-    gc.collect()
+    out["load_average_at_start"] = os.getloadavg()
+    if "matching" in parts:
+        out["matching"] = bench_matching(args.entries, args.samples)
+        gc.collect()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        migrate(url)
-        out["import_sqlite"] = bench_import(url, args.import_rows)
-        crash = f"sqlite:///{tmp}/crash.db"
-        migrate(crash)
-        out["crash_sqlite"] = crash_test(crash, args.crash_rows)
-    if not args.no_postgres:
+        if "import" in parts:
+            url = f"sqlite:///{tmp}/bench.db"
+            migrate(url)
+            out["import_sqlite"] = bench_import(url, args.import_rows)
+        if "crash" in parts:
+            crash = f"sqlite:///{tmp}/crash.db"
+            migrate(crash)
+            out["crash_sqlite"] = crash_test(crash, args.crash_rows)
+    if not args.no_postgres and "import" in parts:
         with postgres_database() as url:
             migrate(url)
             out["import_postgresql"] = bench_import(url, args.import_rows)
+    if not args.no_postgres and "crash" in parts:
         with postgres_database() as url:
             migrate(url)
             out["crash_postgresql"] = crash_test(url, args.crash_rows)
+    out["load_average_at_end"] = os.getloadavg()
     sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import numpy as np
+
 from fanzha.intel.matcher import Row, WatchlistIndex
 from fanzha.store.models import utcnow
 from fanzha.text.result import Indicator
@@ -133,3 +135,23 @@ def test_scan_text_finds_listed_app_names_and_ids_inside_chinese_text():
     )
     found = index.scan_text("下载快来赚APP后加微信KF_8888a，或QQ88886666，zoomed不算")
     assert sorted(m.entry_id for m in found) == [1, 2, 4]
+
+
+def test_every_entry_is_found_with_its_fields_at_any_table_size():
+    """Look-ups go through a directory on the hashes' top bits: check sizes around its bucket counts."""
+    later = utcnow() + timedelta(days=1)
+    for n in (0, 1, 2, 3, 4, 5, 63, 64, 65, 1000, 5000):
+        rows = [
+            Row(None if i % 5 == 0 else i, "wechat", f"id_{i}_x", None if i % 3 else "fake_loan",
+                ("report", "partner")[i % 2], 0.1234567 + i / 10**5, i % 7 == 0, later if i % 4 else None)
+            for i in range(n)
+        ]
+        index = _index(*rows, builtin=False)
+        assert len(index) == n
+        for r in rows:
+            [m] = index.match_normalized("wechat", r.value)
+            assert (m.entry_id, m.fraud_type, m.source, m.allowlisted) == (
+                r.entry_id, r.fraud_type, r.source, r.allowlisted)
+            assert m.confidence == round(float(np.float32(r.confidence)), 4)
+        assert index.match_normalized("wechat", f"id_{n}_x") == []
+        assert index.match_normalized("qq", "12345") == []

@@ -200,3 +200,34 @@ def test_only_entries_a_batch_changes_count_as_updated(sessions):
     stats = repo_watchlist.upsert(engine, [*_items(10, confidence=0.5), *later], "a")
     assert (stats.unique, stats.inserted, stats.updated) == (10, 0, 1)
     assert _state(sessions)[0][7] == T0 + timedelta(hours=1)
+
+
+def test_postgresql_reimport_reads_unchanged_rows_and_updates_changed_ones_in_place(sessions):
+    """Unchanged rows are not even locked (xmax stays 0); changed ones are HOT updates (fillfactor 50)."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL storage detail")
+    items = _items(200, source="partner")
+    repo_watchlist.upsert(engine, items, "a")
+    repo_watchlist.upsert(engine, items, "a")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM watchlist WHERE xmax <> '0'").scalar() == 0
+    later = [WatchlistItem(i.kind, i.value, source="partner", first_seen=T0, last_seen=T0 + timedelta(days=1))
+             for i in items]
+    with transaction(sessions) as s:
+        stats = repo_watchlist.upsert(s, later, "a")
+        upd, hot = s.connection().exec_driver_sql(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'watchlist'"
+        ).one()
+    assert (stats.inserted, stats.updated) == (0, 200)
+    assert upd == hot == 200
+    assert {row[7] for row in _state(sessions)} == {T0 + timedelta(days=1)}
+
+
+def test_a_batch_of_new_and_known_entries_gets_ids_in_key_order(sessions):
+    engine = sessions.kw["bind"]
+    repo_watchlist.upsert(engine, _items(30)[::3], "a")
+    stats = repo_watchlist.upsert(engine, list(reversed(_items(30))), "a", return_rows=True)
+    assert (stats.inserted, stats.updated) == (20, 0)
+    new = sorted((r for r in stats.rows if r.id > 10), key=lambda r: r.id)
+    assert [r.value for r in new] == sorted(r.value for r in new)
