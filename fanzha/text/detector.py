@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,8 @@ class Detector:
             raise ValueError(
                 "model was trained with other rule/indicator features: retrain with `fanzha train`"
             )
+        # Name and advice per fraud type, looked up once instead of per result.
+        self._type_info = {code: (typology.name(code), typology.advice(code)) for code in typology.codes}
         meta = model.metadata_ if model is not None else {}
         self.fraud_threshold = float(meta.get("fraud_threshold", 0.5))
         self.suspicious_threshold = float(meta.get("suspicious_threshold", 0.25))
@@ -105,7 +108,7 @@ class Detector:
         indicators = [recognize(n) for n in norms]
         features = self.rules.features
         return [
-            Analysis(n, h, i, [*features(h), *indicator_features(i)])
+            Analysis(n, h, i, features(h) + indicator_features(i))
             for n, h, i in zip(norms, hits, indicators, strict=True)
         ]
 
@@ -120,8 +123,13 @@ class Detector:
         return self.score(self.analyze_many(texts))
 
     def dense_matrix(self, analyses: Sequence[Analysis]) -> np.ndarray:
-        dense = np.array([a.dense for a in analyses], dtype=np.float32).reshape(len(analyses), -1)
-        return np.clip(dense, -DENSE_CLIP, DENSE_CLIP)
+        # One flat float32 array from the rows: the same values as np.array() of the nested lists, without
+        # its per-element type and shape discovery.
+        width = len(self.dense_names)
+        flat = np.fromiter(
+            chain.from_iterable([a.dense for a in analyses]), dtype=np.float32, count=len(analyses) * width
+        )
+        return np.clip(flat.reshape(len(analyses), width), -DENSE_CLIP, DENSE_CLIP)
 
     def score(self, analyses: Sequence[Analysis]) -> list[Detection]:
         if self.model is None:
@@ -135,10 +143,13 @@ class Detector:
         types = self.model.type_classes_
         top_type = scores.types.argmax(axis=1).tolist()
         fraud_at, suspicious_at = self.fraud_threshold, self.suspicious_threshold
-        typology, version = self.typology, self.version
+        version, type_info, evidence = self.version, self._type_info, self._evidence
+        spam_advice = self.generic_advice["spam"]
         out = []
+        append = out.append
         for a, p, spam, top in zip(analyses, fraud, spammy, top_type, strict=True):
             fraud_type: str | None = None
+            type_name: str | None = None
             advice: str | None = None
             verdict: Verdict
             if p >= fraud_at:
@@ -150,18 +161,21 @@ class Detector:
             if p >= suspicious_at:
                 # The verdict is fraud or suspicious here, so the type stands.
                 fraud_type = types[top]
-                advice = typology.advice(fraud_type)
+                info = type_info.get(fraud_type)
+                if info is None:  # a type the typology lacks: its lookup raises the usual error
+                    info = (self.typology.name(fraud_type), self.typology.advice(fraud_type))
+                type_name, advice = info
             elif verdict == "suspicious":
-                advice = self.generic_advice["spam"]
-            out.append(Detection(
-                verdict=verdict,
-                risk=round(p * 100),
-                fraud_type=fraud_type,
-                fraud_type_name=typology.name(fraud_type) if fraud_type else None,
-                evidence=self._evidence(a) if a.hits else [],
-                indicators=a.indicators,
-                advice=advice,
-                model_version=version,
+                advice = spam_advice
+            append(Detection(
+                verdict,
+                round(p * 100),
+                fraud_type,
+                type_name,
+                evidence(a) if a.hits else [],
+                a.indicators,
+                advice,
+                version,
             ))
         return out
 

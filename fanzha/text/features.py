@@ -19,22 +19,33 @@ _ORDER_SALT = (np.uint64(0x27D4EB2F165667C5), np.uint64(0x94D049BB133111EB), np.
 
 
 def _codepoints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """All texts joined as [B t1 B][B t2 B]… as uint64 code points, plus each position's message index."""
+    """All texts joined as [B t1 B][B t2 B]… as uint64 code points, plus each text's padded length."""
     padded = BOUNDARY + (BOUNDARY * 2).join(t.replace(BOUNDARY, " ") for t in texts) + BOUNDARY
     cps = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    lengths = np.fromiter((len(t) + 2 for t in texts), dtype=np.int64, count=len(texts))
-    owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-    return cps, owner
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 2
+    return cps, lengths
 
 
 def hashed_ngrams(texts: Sequence[str], bits: int, max_order: int = 3) -> sp.csr_matrix:
     """Return a CSR matrix (len(texts) x 2**bits) of scaled hashed n-gram counts, n = 1..max_order."""
-    n_docs = len(texts)
     width = 1 << bits
-    if n_docs == 0:
+    if len(texts) == 0:
         return sp.csr_matrix((0, width), dtype=np.float32)
-    cps, owner = _codepoints(texts)
+    indices, indptr, data = hashed_ngram_entries(texts, bits, max_order)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(texts), width))
+
+
+def hashed_ngram_entries(
+    texts: Sequence[str], bits: int, max_order: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSR arrays of `hashed_ngrams` (indices int32, indptr int64, data float32), without building
+    the matrix (which costs more than the hashing for a single short text). `texts` must not be empty."""
+    n_docs = len(texts)
+    cps, lengths = _codepoints(texts)
     total = cps.shape[0]
+    # Index of each text's last (boundary) position; an n-gram starting at most n-1 positions before the
+    # last one of a text that is not the last text runs into the next text.
+    joins = np.cumsum(lengths)[:-1] - 1
     shift = np.uint64(64 - bits)
     cols = np.full((total, max_order), -1, dtype=np.int64)
     acc = np.zeros(total, dtype=np.uint64)
@@ -46,18 +57,22 @@ def hashed_ngrams(texts: Sequence[str], bits: int, max_order: int = 3) -> sp.csr
         with np.errstate(over="ignore"):
             acc[:starts] = (acc[:starts] ^ cps[order:]) * _MULT[order]
             h = ((acc[:starts] ^ _ORDER_SALT[order]) * _MULT[2]) >> shift
-        valid = owner[:starts] == owner[order:]
+        col = cols[:starts, order]
+        col[:] = h  # < 2**bits: fits int64
         if order == 0:
             # a lone boundary mark carries no information
-            valid &= cps[:starts] != 0
-        cols[:starts, order] = np.where(valid, h.astype(np.int64), -1)
+            col[cps[:starts] == 0] = -1
+        else:
+            for back in range(order):
+                col[joins - back] = -1
     flat = cols.ravel()
-    keep = flat >= 0
-    indices = flat[keep]
-    doc_of_entry = np.repeat(owner, max_order)[keep]
-    counts = np.bincount(doc_of_entry, minlength=n_docs)
+    indices = flat[flat >= 0]
+    # Entries per text: its characters' unigrams, then every window of 2..max_order of the padded text.
+    counts = lengths - 2
+    for order in range(1, max_order):
+        counts = counts + np.maximum(lengths - order, 0)
     indptr = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     scale = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
     data = np.repeat(scale, counts)
-    return sp.csr_matrix((data, indices.astype(np.int32), indptr), shape=(n_docs, width))
+    return indices.astype(np.int32), indptr, data

@@ -117,3 +117,116 @@ def test_batch_gc_settings_are_restored() -> None:
         assert gc.get_freeze_count() > frozen
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen or frozen > 0  # never unfreezes what others froze
+
+
+def test_utf16_automaton_finds_what_the_character_automaton_finds(detector: Detector) -> None:
+    """rules.match scans UTF-16 code units; the character automaton is the reference (and the fallback
+    for texts with astral characters)."""
+    rules = detector.rules
+    all_keys = rules._automaton.keys()
+    keys = [k for k in all_keys if "\x01" not in k]
+    rng = random.Random(11)
+    pieces = [*rng.sample(keys, 200), "的", "，", "a", "1", " ", "😀", "\U00020000", "\ud800", "x"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        wide = text.encode("utf-16-be", "surrogatepass").decode("latin-1")
+        reference = [(end, value) for end, value in rules._automaton.iter(text)]
+        if len(wide) == 2 * len(text):
+            got = [(end >> 1, value) for end, value in rules._automaton16.iter(wide) if end & 1]
+            assert got == reference, text
+        # match() itself takes either path; the character path is what it was before.
+        assert rules.match(text) == _reference_match(rules, text), text
+
+
+def _reference_match(rules, text: str) -> list[RuleHit]:
+    """match() with the character automaton forced (a texts with an astral character takes that path)."""
+    saved = rules._automaton16
+    rules._automaton16 = None
+    try:
+        return rules.match(text)
+    finally:
+        rules._automaton16 = saved
+
+
+def _reference_hashed_ngrams(texts: list[str], bits: int, max_order: int = 3):
+    """features.hashed_ngrams as first written (message index per position, bincount of entries)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from fanzha.text.features import _MULT, _ORDER_SALT, BOUNDARY
+
+    n_docs, width = len(texts), 1 << bits
+    if n_docs == 0:
+        return sp.csr_matrix((0, width), dtype=np.float32)
+    padded = BOUNDARY + (BOUNDARY * 2).join(t.replace(BOUNDARY, " ") for t in texts) + BOUNDARY
+    cps = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    lengths = np.fromiter((len(t) + 2 for t in texts), dtype=np.int64, count=len(texts))
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    total = cps.shape[0]
+    shift = np.uint64(64 - bits)
+    cols = np.full((total, max_order), -1, dtype=np.int64)
+    acc = np.zeros(total, dtype=np.uint64)
+    for order in range(max_order):
+        if total < order + 1:
+            break
+        starts = total - order
+        with np.errstate(over="ignore"):
+            acc[:starts] = (acc[:starts] ^ cps[order:]) * _MULT[order]
+            h = ((acc[:starts] ^ _ORDER_SALT[order]) * _MULT[2]) >> shift
+        valid = owner[:starts] == owner[order:]
+        if order == 0:
+            valid &= cps[:starts] != 0
+        cols[:starts, order] = np.where(valid, h.astype(np.int64), -1)
+    flat = cols.ravel()
+    keep = flat >= 0
+    counts = np.bincount(np.repeat(owner, max_order)[keep], minlength=n_docs)
+    indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    scale = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
+    data = np.repeat(scale, counts)
+    return sp.csr_matrix((data, flat[keep].astype(np.int32), indptr), shape=(n_docs, width))
+
+
+def test_hashed_ngrams_equal_the_reference_bit_for_bit() -> None:
+    import numpy as np
+
+    from fanzha.text.features import hashed_ngrams
+
+    rng = random.Random(5)
+    alphabet = [*TEXTS, "", "a", "\x00", "😀", "微信", " "]
+    batches = [[""], ["", ""], ["a"], ["", "a", ""], ["\x00", "ab\x00c"], TEXTS]
+    for _ in range(200):
+        batches.append([rng.choice(alphabet)[: rng.randint(0, 6)] for _ in range(rng.randint(1, 7))])
+    for order in (1, 2, 3):
+        for batch in batches:
+            a, b = _reference_hashed_ngrams(batch, 12, order), hashed_ngrams(batch, 12, order)
+            assert a.shape == b.shape
+            for name in ("indptr", "indices", "data"):
+                x, y = getattr(a, name), getattr(b, name)
+                assert x.dtype == y.dtype and np.array_equal(x, y), (order, batch, name)
+
+
+def test_small_batch_text_logits_equal_the_csr_product_bit_for_bit(detector: Detector) -> None:
+    import numpy as np
+
+    from fanzha.text.features import hashed_ngrams
+    from fanzha.text.model import _SMALL_BATCH
+
+    model = detector.model
+    weights = model.coef_[: 1 << model.bits]
+    rng = random.Random(9)
+    for _ in range(300):
+        batch = [rng.choice([*TEXTS, "", "x"]) for _ in range(rng.randint(1, _SMALL_BATCH))]
+        expected = hashed_ngrams(batch, model.bits, model.max_order) @ weights
+        assert np.array_equal(model._text_logits(batch), expected), batch
+
+
+def test_registry_runs_each_distinct_gate_once() -> None:
+    from fanzha.text.normalize import normalize
+    from fanzha.text.recognizers.registry import RecognizerRegistry
+
+    registry = default_registry()
+    assert len(registry._gates) == len({r.gate for r in registry.recognizers if r.gate is not None})
+    text = normalize("身份证11010519491231002X，卡号6222021234567890128，电话13800138000")
+    kinds = {i.kind for i in RecognizerRegistry(registry.recognizers).analyze(text)}
+    assert {"id_card", "bank_card", "phone"} <= kinds

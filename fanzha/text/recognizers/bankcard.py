@@ -16,10 +16,9 @@ from fanzha.text.recognizers.base import (
     PatternRecognizer,
     Validated,
     compile_fast,
-    has_digit,
+    has_long_number,
 )
 from fanzha.text.recognizers.idcard import valid_ric
-from fanzha.text.result import Indicator
 
 
 def _bounded(pattern: str) -> re.Pattern[str]:
@@ -28,8 +27,6 @@ def _bounded(pattern: str) -> re.Pattern[str]:
 
 
 _SEP = re.compile(r"[ \-]")
-# 16+ characters of digits and separators: most texts with digits stop at this cheap check.
-_LONG_RUN = re.compile(r"[0-9][0-9 \-]{15}")
 
 
 def _network(digits: str) -> str:
@@ -56,7 +53,7 @@ def _luhn_ok(digits: str) -> bool:
 class BankCardRecognizer(PatternRecognizer):
     kind = "bank_card"
     priority = 4
-    gate = staticmethod(has_digit)
+    gate = staticmethod(has_long_number)
     patterns = (
         Pattern("contiguous", _bounded(r"[0-9]{16,19}"), 0.6),
         Pattern("groups_of_4", _bounded(r"[0-9]{4}(?:[ \-][0-9]{4}){3}(?:[ \-]?[0-9]{1,3})?"), 0.6),
@@ -66,11 +63,6 @@ class BankCardRecognizer(PatternRecognizer):
         ["卡号", "银行卡", "账号", "账户", "尾号", "储蓄卡", "信用卡", "借记卡", "收款", "转入", "汇款"],
         window=12, boost=0.3,
     )
-
-    def scan(self, norm: NormalizedText) -> list[Indicator]:
-        if _LONG_RUN.search(norm.text) is None:
-            return []
-        return super().scan(norm)
 
     def validate(self, norm: NormalizedText, m: re.Match[str], pattern: Pattern) -> Validated | None:
         digits = _SEP.sub("", m.group(0))

@@ -31,6 +31,17 @@ def has_digit(text: str) -> bool:
     return found
 
 
+# 16+ characters of digits and separators: most texts with digits stop at this cheap check.
+_LONG_NUMBER = re.compile(r"[0-9][0-9 \-]{15}")
+
+
+def has_long_number(text: str) -> bool:
+    """A digit followed by 15 more digits or separators: in every bank card number (16+ digits, maybe
+    grouped) and every ID number (17 digits and a check character). The shared gate of both recognisers,
+    so the registry runs it once per text."""
+    return has_digit(text) and _LONG_NUMBER.search(text) is not None
+
+
 def compile_fast(first_chars: str, pattern: str) -> re.Pattern[str]:
     """Compile `pattern` behind a lookahead on its possible first characters.
 

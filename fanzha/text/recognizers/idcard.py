@@ -17,7 +17,7 @@ from fanzha.text.recognizers.base import (
     PatternRecognizer,
     Validated,
     compile_fast,
-    has_digit,
+    has_long_number,
 )
 from fanzha.text.result import AttrValue, Indicator
 
@@ -58,7 +58,7 @@ _LONG_RUN = re.compile(r"[0-9]{17}")
 class IdCardRecognizer(PatternRecognizer):
     kind = "id_card"
     priority = 5
-    gate = staticmethod(has_digit)
+    gate = staticmethod(has_long_number)  # 17 digits in a row contain such a run
     patterns = (Pattern("ric18", compile_fast(
         "1-9", r"(?<![0-9a-z])[1-9][0-9]{5}(?:18|19|20)[0-9]{9}[0-9x](?![0-9a-z])"
     ), 0.9),)

@@ -46,27 +46,35 @@ class RecognizerRegistry:
 
     def __init__(self, recognizers: Iterable[Recognizer] = ()) -> None:
         self.recognizers: list[Recognizer] = []
-        self._plan: list[tuple[Gate | None, Callable[[NormalizedText], list[Indicator]], bool, int]] = []
+        # Distinct gates, and per recogniser the index of its gate (-1: none) with its bound scan and
+        # flags, looked up once: the loop in analyze() runs for every message.
+        self._gates: list[Gate] = []
+        self._plan: list[tuple[int, Callable[[NormalizedText], list[Indicator]], bool, int]] = []
         for rec in recognizers:
             self.add(rec)
 
     def add(self, recognizer: Recognizer) -> None:
         self.recognizers.append(recognizer)
-        # Bound methods and flags looked up once: this loop runs for every message.
-        self._plan.append((recognizer.gate, recognizer.scan, recognizer.exclusive, recognizer.priority))
+        gate = recognizer.gate
+        if gate is None:
+            index = -1
+        elif gate in self._gates:
+            index = self._gates.index(gate)
+        else:
+            index = len(self._gates)
+            self._gates.append(gate)
+        self._plan.append((index, recognizer.scan, recognizer.exclusive, recognizer.priority))
 
     def analyze(self, norm: NormalizedText) -> list[Indicator]:
         text = norm.text
-        gates: dict[Gate, bool] = {}
+        # Each distinct gate once per text, in order of first use (gates are pure functions of the text).
+        passed = [gate(text) for gate in self._gates]
+        passed.append(True)  # index -1: recognisers without a gate
         exclusive: list[_Found] = []
         shared: list[Indicator] = []
-        for gate, scan, is_exclusive, priority in self._plan:
-            if gate is not None:
-                ok = gates.get(gate)
-                if ok is None:
-                    ok = gates[gate] = gate(text)
-                if not ok:
-                    continue
+        for gate_index, scan, is_exclusive, priority in self._plan:
+            if not passed[gate_index]:
+                continue
             results = scan(norm)
             if not results:
                 continue
