@@ -288,9 +288,12 @@ def test_lone_surrogates_are_dropped_not_fatal() -> None:
     ],
 )
 def test_one_megabyte_input_finishes_quickly(big: str) -> None:
-    t0 = time.process_time()  # CPU time: robust to other load on the machine
+    # A guard against super-linear blow-ups (a quadratic pass over 1 MB takes minutes), not a speed
+    # benchmark (bench/bench_detect.py): CPU time, with a bound well above the ~0.3–0.6 s it takes even on
+    # a machine loaded by other jobs.
+    t0 = time.process_time()
     n = normalize(big)
-    assert time.process_time() - t0 < 1.0
+    assert time.process_time() - t0 < 5.0
     assert n.offsets is None or len(n.offsets) == len(n.text) + 1
 
 
