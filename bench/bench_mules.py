@@ -1,7 +1,10 @@
 """Benchmark mule scoring end to end: 10 M transfers with the embedded engine, Spark on a smaller ledger.
 
 .venv/bin/fanzha simulate --out /tmp/mules/big --seed 3 --accounts 1000000 --transfers 10000000
-.venv/bin/python bench/bench_mules.py --ledger /tmp/mules/big [--runs 3] [--spark-ledger /tmp/mules/s2]
+.venv/bin/python bench/bench_mules.py --ledger /tmp/mules/big [--runs 3] [--stages] \
+    [--spark-ledger /tmp/mules/s2]
+
+--stages adds one run timed per stage (feature SQL, tree scoring, reasons + groups + writing), CPU seconds.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fanzha.payments import mules
+from fanzha.payments.mule_features import links_sql
 
 
 def _time_embedded(ledger: Path, out: Path) -> tuple[float, float]:
@@ -23,6 +28,28 @@ def _time_embedded(ledger: Path, out: Path) -> tuple[float, float]:
     started, cpu = time.perf_counter(), time.process_time()
     mules.write_scores(mules.score_ledger(ledger), out)
     return time.perf_counter() - started, time.process_time() - cpu
+
+
+def _time_stages(ledger: Path, out: Path) -> dict[str, float]:
+    """CPU seconds per stage of one embedded run (the same steps as mules.score_ledger)."""
+    cpu = time.process_time()
+    model = mules.load_model()
+    con = mules.connect(ledger)
+    feats = mules.features_duckdb(con)
+    t_feat = time.process_time()
+    scores = model.score(feats)
+    t_score = time.process_time()
+    ids = feats.column("account_id").to_pylist()
+    suspects = [a for a, s in zip(ids, scores, strict=True) if s >= model.group_threshold]
+    con.register("suspects", pa.table({"account_id": suspects}))
+    links = con.execute(links_sql()).to_arrow_table()
+    mules.write_scores(mules.assemble(model, feats, mules.groups(suspects, links), scores), out)
+    end = time.process_time()
+    return {
+        "features": round(t_feat - cpu, 1),
+        "scoring": round(t_score - t_feat, 1),
+        "reasons+groups+write": round(end - t_score, 1),
+    }
 
 
 def _time_spark(ledger: Path, out: Path) -> float:
@@ -41,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ledger", type=Path, required=True, help="Ledger for the embedded engine.")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--stages", action="store_true", help="Also time one run per stage (CPU).")
     parser.add_argument("--spark-ledger", type=Path, help="Smaller ledger to time the Spark job on.")
     args = parser.parse_args()
     n = pq.ParquetFile(args.ledger / "transfers.parquet").metadata.num_rows
@@ -51,6 +79,9 @@ def main() -> None:
             f"embedded (DuckDB): {n:,} transfers, wall {wall} s (median {statistics.median(wall):.1f} s), "
             f"CPU {[round(c, 1) for _, c in runs]} s, load average {os.getloadavg()}"
         )
+        if args.stages:
+            stages = _time_stages(args.ledger, Path(tmp) / "stages.parquet")
+            print(f"embedded stages, CPU s: {stages}, load average {os.getloadavg()}")
         if args.spark_ledger:
             m = pq.ParquetFile(args.spark_ledger / "transfers.parquet").metadata.num_rows
             t = _time_spark(args.spark_ledger, Path(tmp) / "spark.parquet")

@@ -25,19 +25,33 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _score(ledger: Path, engine: str, master: str | None) -> pa.Table:
+ModelOpt = Annotated[
+    Path | None, typer.Option(help="Model file (default: the bundled knowledge/mule_model.yaml).")
+]
+
+
+def _model(path: Path | None) -> Any:
+    from fanzha.payments import mules
+
+    try:
+        return mules.load_model(path or mules.MODEL_PATH)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(f"模型文件无法读取 (cannot read model): {exc}") from exc
+
+
+def _score(ledger: Path, engine: str, master: str | None, model: Any = None) -> pa.Table:
     from fanzha.payments import mules
 
     if not ledger.is_dir() and "://" not in str(ledger):
         raise _fail(f"账本目录不存在 (no ledger folder): {ledger}")
     try:
         if engine == "duckdb":
-            return mules.score_ledger(ledger)
+            return mules.score_ledger(ledger, model)
         if engine == "spark":
             from fanzha.jobs.spark_mules import score_ledger
             from fanzha.jobs.spark_session import spark_session
 
-            return score_ledger(str(ledger), spark_session(master, app_name="fanzha-mules"))
+            return score_ledger(str(ledger), spark_session(master, app_name="fanzha-mules"), model)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from exc
     raise _fail(f"unknown engine {engine!r}: use duckdb or spark")
@@ -79,6 +93,7 @@ def score(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write MuleScore rows to this Parquet file.")] = None,
     top: Annotated[int, typer.Option(min=0, help="How many accounts to print.")] = 20,
+    model: ModelOpt = None,
 ) -> None:
     """Score every account (0–100) with reasons, and group connected suspects.
 
@@ -91,7 +106,7 @@ def score(
     from fanzha.payments.mules import write_scores
 
     started = time.perf_counter()
-    scores = _score(ledger, engine, master)
+    scores = _score(ledger, engine, master, _model(model))
     if out is not None:
         write_scores(scores, out)
     console = Console()
@@ -117,6 +132,7 @@ def evaluate(
     engine: Engine = "duckdb",
     master: Annotated[str | None, typer.Option()] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    model: ModelOpt = None,
 ) -> None:
     """Measure against the simulator's labels (positives: mule, platform, cashout; victims are negatives).
 
@@ -124,14 +140,17 @@ def evaluate(
     """
     from fanzha.payments import mules
 
-    scores = _score(ledger, engine, master)
+    the_model = _model(model)
+    scores = _score(ledger, engine, master, the_model)
     m = mules.evaluate(scores.column("score").to_numpy(), _labels(ledger, scores))
-    m["model_version"] = mules.MuleModel.load().version
+    m["model_version"] = the_model.version
+    m["simulator_version"] = _simulator_version(ledger)
     if json:
         typer.echo(orjson.dumps(m, option=orjson.OPT_INDENT_2).decode())
         return
     typer.echo(
-        f"账户 {m['accounts']}，阳性（mule/platform/cashout）{m['positives']}，模型 {m['model_version']}"
+        f"账户 {m['accounts']}，阳性（mule/platform/cashout）{m['positives']}，模型 {m['model_version']}，"
+        f"模拟器版本 {m['simulator_version'] or '未知'}"
     )
     typer.echo(
         f"PR-AUC {m.get('pr_auc', float('nan')):.4f}；精确率≥80% 时召回率 "
@@ -142,6 +161,14 @@ def evaluate(
         typer.echo(f"  top {k:>6}: 精确率 {v['precision']:.1%}  召回率 {v['recall']:.1%}")
 
 
+def _simulator_version(ledger: Path) -> str | None:
+    """The simulator's generator version from a simulated ledger's manifest.json (None for a bank's)."""
+    try:
+        return str(orjson.loads((ledger / "manifest.json").read_bytes()).get("generator_version"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 @app.command("train")
 def train(
     ledger: LedgerOpt,
@@ -150,27 +177,53 @@ def train(
         Path | None, typer.Option(help="Model file (default: the bundled mule_model.yaml).")
     ] = None,
     version: Annotated[str, typer.Option(help="Model version to record.")] = "1",
+    kind: Annotated[str, typer.Option(help="trees (gradient-boosted, default) or logistic.")] = "trees",
+    trees: Annotated[int, typer.Option(min=1, help="Boosting rounds (trees).")] = 300,
+    depth: Annotated[int, typer.Option(min=1, max=8, help="Maximum tree depth.")] = 4,
+    learning_rate: Annotated[float, typer.Option(help="Shrinkage per tree.")] = 0.05,
+    min_leaf: Annotated[int, typer.Option(min=1, help="Minimum training accounts per leaf.")] = 20,
 ) -> None:
     """Fit the scoring model on a TRAINING ledger's labels; never on the held-out seed.
 
-    Example: fanzha mules train --ledger data/train_seed1 --seed 1
+    Records the training seed and the simulator's generator version (from manifest.json) in the model.
+    Example: fanzha mules train --ledger data/train_seed1 --seed 1 --version 3-gbt-seed1
     """
     from fanzha.payments import mules
 
+    if kind not in {"trees", "logistic"}:
+        raise _fail(f"unknown kind {kind!r}: use trees or logistic")
+    if not ledger.is_dir():
+        raise _fail(f"账本目录不存在 (no ledger folder): {ledger}")
     con = mules.connect(ledger)
     feats = mules.features_duckdb(con)
     labels = _labels(ledger, feats)
-    model = mules.fit(
-        feats,
-        labels,
-        version=version,
-        meta={
-            "training_seed": seed,
-            "training_accounts": feats.num_rows,
-            "positive_roles": sorted(mules.POSITIVE_ROLES),
-        },
-    )
+    meta: dict[str, Any] = {
+        "training_seed": seed,
+        "simulator_version": _simulator_version(ledger),
+        "training_accounts": feats.num_rows,
+        "positive_roles": sorted(mules.POSITIVE_ROLES),
+    }
+    if kind == "trees":
+        meta["hyperparameters"] = {
+            "trees": trees,
+            "max_depth": depth,
+            "learning_rate": learning_rate,
+            "min_samples_leaf": min_leaf,
+            "l2_regularization": 1.0,
+        }
+        model = mules.fit_trees(
+            feats,
+            labels,
+            version=version,
+            meta=meta,
+            max_iter=trees,
+            max_depth=depth,
+            learning_rate=learning_rate,
+            min_samples_leaf=min_leaf,
+        )
+    else:
+        model = mules.fit(feats, labels, version=version, meta=meta)
     path = out or mules.MODEL_PATH
-    model.save(path)
+    mules.save_model(model, path)
     m = mules.evaluate(model.score(feats), labels)
     typer.echo(f"模型已写入 {path}（训练集 PR-AUC {m.get('pr_auc', float('nan')):.4f}，仅供参考）")

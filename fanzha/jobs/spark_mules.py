@@ -32,9 +32,9 @@ def _read(spark: SparkSession, path: str):
     return spark.read.parquet(path)
 
 
-def score_ledger(ledger: str, spark: SparkSession, model: mules.MuleModel | None = None) -> pa.Table:
+def score_ledger(ledger: str, spark: SparkSession, model: mules.Model | None = None) -> pa.Table:
     """The MuleScore table for a ledger directory (local path or cluster URI), computed with Spark."""
-    model = model or mules.MuleModel.load()
+    model = model or mules.load_model()
     for name in ("transfers", "accounts"):
         _read(spark, _ledger_path(ledger, name)).createOrReplaceTempView(name)
     feats = spark.sql(feature_sql("spark")).toArrow()

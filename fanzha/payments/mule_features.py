@@ -14,6 +14,8 @@ Dialect = Literal["duckdb", "spark"]
 # Milliseconds since the epoch of a naive timestamp; Spark reads naive Parquet timestamps as UTC instants
 # (session time zone UTC, see fanzha/jobs/spark_session.py), which gives the same number.
 _EPOCH_MS = {"duckdb": "epoch_ms(ts)", "spark": "unix_millis(ts)"}
+# The latest non-null value of an expression in a running window.
+_LAST_NON_NULL = {"duckdb": "last_value({x} IGNORE NULLS)", "spark": "last({x}, true)"}
 
 # Money forwarded within this many seconds of the latest incoming payment counts as "fast pass-through".
 FAST_SECONDS = 3600
@@ -22,6 +24,18 @@ DAY_SECONDS = 86400
 # An incoming payment is "unusual for its payer" when it is at least this many times the payer's average
 # outgoing transfer and at least ¥1,000: victims pay sums far above their own habits, customers do not.
 UNUSUAL_MULTIPLE = 5
+# An outgoing payment "matches" the latest incoming one when it is 80–100 % of it and leaves within this many
+# seconds (money in and out of similar size: the balance goes back to where it was).
+MATCH_SECONDS = 48 * 3600
+# A payer "drains" into this account when one payment of at least ¥1,000 is at least half of everything the
+# payer sent in the ledger's window (a victim sends their savings; a shopper or tenant spreads payments).
+DRAIN_SHARE = 0.5
+# An account is "exposed" when at least this share of its inflow is unusual-for-the-payer or draining
+# money (victim-like); money from exposed accounts marks the next layer.
+EXPOSED_SHARE = 0.3
+# A payer is "new" when their first payment to the account comes this many days after the account's first
+# transaction in the window (a rented card: an established account suddenly paid by strangers).
+NEW_PAYER_DAYS = 14
 # A shared key (device, IP, branch+day) used by more accounts than this is infrastructure (a café's NAT,
 # a busy branch), not a ring, and links nothing when clustering.
 MAX_SHARED_KEY_ACCOUNTS = 30
@@ -40,6 +54,12 @@ FEATURES: tuple[str, ...] = (
     "chain_in_share",
     "unusual_in_share",
     "chain_out_share",
+    "slow_chain_in_share",
+    "slow_chain_out_share",
+    "drain_in_share",
+    "exposed_in_share",
+    "new_payer_in_share",
+    "matched_out_ratio",
     "cash_out_ratio",
     "round_ratio",
     "night_ratio",
@@ -69,10 +89,11 @@ ev AS (
 ),
 seq AS (
   SELECT account_id, cp, is_in, amount_fen, ts_ms, hr,
-    max(CASE WHEN is_in = 1 THEN ts_ms END) OVER (
-      PARTITION BY account_id ORDER BY ts_ms, is_in DESC
-      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS last_in_ms
+    max(CASE WHEN is_in = 1 THEN ts_ms END) OVER w AS last_in_ms,
+    {last_in_amount} OVER w AS last_in_fen
   FROM ev
+  WINDOW w AS (PARTITION BY account_id ORDER BY ts_ms, is_in DESC, amount_fen
+    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
 agg AS (
   SELECT account_id,
@@ -86,6 +107,8 @@ agg AS (
     sum(CASE WHEN is_in = 0 AND cp IS NULL THEN amount_fen ELSE 0 END) AS cash_fen,
     sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {fast_ms} THEN amount_fen ELSE 0 END) AS fast_fen,
     sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {day_ms} THEN amount_fen ELSE 0 END) AS day_fen,
+    sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {match_ms} AND amount_fen <= last_in_fen
+      AND 5 * amount_fen >= 4 * last_in_fen THEN amount_fen ELSE 0 END) AS matched_fen,
     avg(CASE WHEN is_in = 0 AND last_in_ms IS NOT NULL THEN ln(1 + (ts_ms - last_in_ms) / 60000.0) END)
       AS log_hold,
     sum(CASE WHEN amount_fen % 10000 = 0 THEN 1 ELSE 0 END) AS n_round,
@@ -95,28 +118,46 @@ agg AS (
     max(ts_ms) AS last_ms
   FROM seq GROUP BY account_id
 ),
-fwd AS (
-  SELECT account_id,
-    CASE WHEN in_fen > 0 AND fast_fen >= 0.5 * in_fen THEN 1 ELSE 0 END AS is_fwd
+prof AS (
+  SELECT account_id, out_fen,
+    CASE WHEN in_fen > 0 AND fast_fen >= 0.5 * in_fen THEN 1 ELSE 0 END AS is_fwd,
+    CASE WHEN in_fen > 0 AND day_fen >= 0.5 * in_fen THEN 1 ELSE 0 END AS is_dfwd,
+    CASE WHEN n_out > 0 THEN out_fen / n_out END AS avg_out
   FROM agg
 ),
-chain AS (
+nb AS (
   SELECT e.account_id,
-    sum(CASE WHEN e.is_in = 1 THEN f.is_fwd * e.amount_fen ELSE 0 END) AS chain_in_fen,
-    sum(CASE WHEN e.is_in = 0 THEN f.is_fwd * e.amount_fen ELSE 0 END) AS chain_out_fen
-  FROM ev e JOIN fwd f ON e.cp = f.account_id
+    sum(CASE WHEN e.is_in = 1 THEN p.is_fwd * e.amount_fen ELSE 0 END) AS chain_in_fen,
+    sum(CASE WHEN e.is_in = 0 THEN p.is_fwd * e.amount_fen ELSE 0 END) AS chain_out_fen,
+    sum(CASE WHEN e.is_in = 1 THEN p.is_dfwd * e.amount_fen ELSE 0 END) AS slow_chain_in_fen,
+    sum(CASE WHEN e.is_in = 0 THEN p.is_dfwd * e.amount_fen ELSE 0 END) AS slow_chain_out_fen,
+    sum(CASE WHEN e.is_in = 1 AND e.amount_fen >= 100000 AND e.amount_fen >= {unusual} * p.avg_out
+      THEN e.amount_fen ELSE 0 END) AS unusual_fen,
+    sum(CASE WHEN e.is_in = 1 AND e.amount_fen >= 100000 AND e.amount_fen >= {drain} * p.out_fen
+      THEN e.amount_fen ELSE 0 END) AS drain_fen
+  FROM ev e JOIN prof p ON e.cp = p.account_id
   GROUP BY e.account_id
 ),
-payer_avg AS (
-  SELECT account_id, out_fen / n_out AS avg_out FROM agg WHERE n_out > 0
+exposed AS (
+  SELECT g.account_id FROM agg g JOIN nb n ON g.account_id = n.account_id
+  WHERE g.in_fen > 0 AND (n.unusual_fen >= {exposed} * g.in_fen OR n.drain_fen >= {exposed} * g.in_fen)
 ),
-unusual AS (
-  SELECT e.account_id,
-    sum(CASE WHEN e.amount_fen >= 100000 AND e.amount_fen >= {unusual} * p.avg_out
-      THEN e.amount_fen ELSE 0 END) AS unusual_fen
-  FROM ev e JOIN payer_avg p ON e.cp = p.account_id
+expo_in AS (
+  SELECT e.account_id, sum(e.amount_fen) AS exposed_in_fen
+  FROM ev e JOIN exposed x ON e.cp = x.account_id
   WHERE e.is_in = 1
   GROUP BY e.account_id
+),
+pair_in AS (
+  SELECT account_id, cp, min(ts_ms) AS first_ms, sum(amount_fen) AS fen
+  FROM ev WHERE is_in = 1 AND cp IS NOT NULL
+  GROUP BY account_id, cp
+),
+new_in AS (
+  SELECT p.account_id,
+    sum(CASE WHEN p.first_ms > g.first_ms + {new_payer_ms} THEN p.fen ELSE 0 END) AS new_in_fen
+  FROM pair_in p JOIN agg g ON p.account_id = g.account_id
+  GROUP BY p.account_id
 ),
 dev AS (
   SELECT DISTINCT from_account AS account_id, device_id FROM t
@@ -153,10 +194,21 @@ SELECT a.account_id,
   CAST(CASE WHEN g.log_hold IS NULL THEN -1 ELSE exp(g.log_hold) - 1 END AS DOUBLE) AS hold_minutes,
   CAST(CASE WHEN g.in_fen > 0 THEN coalesce(c.chain_in_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
     AS chain_in_share,
-  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(u.unusual_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
+  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(c.unusual_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
     AS unusual_in_share,
   CAST(CASE WHEN g.out_fen > 0 THEN coalesce(c.chain_out_fen, 0) / g.out_fen ELSE 0 END AS DOUBLE)
     AS chain_out_share,
+  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(c.slow_chain_in_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
+    AS slow_chain_in_share,
+  CAST(CASE WHEN g.out_fen > 0 THEN coalesce(c.slow_chain_out_fen, 0) / g.out_fen ELSE 0 END AS DOUBLE)
+    AS slow_chain_out_share,
+  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(c.drain_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
+    AS drain_in_share,
+  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(x.exposed_in_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
+    AS exposed_in_share,
+  CAST(CASE WHEN g.in_fen > 0 THEN coalesce(w.new_in_fen, 0) / g.in_fen ELSE 0 END AS DOUBLE)
+    AS new_payer_in_share,
+  CAST(CASE WHEN g.out_fen > 0 THEN g.matched_fen / g.out_fen ELSE 0 END AS DOUBLE) AS matched_out_ratio,
   CAST(CASE WHEN g.out_fen > 0 THEN g.cash_fen / g.out_fen ELSE 0 END AS DOUBLE) AS cash_out_ratio,
   CAST(CASE WHEN g.n_all > 0 THEN g.n_round / g.n_all ELSE 0 END AS DOUBLE) AS round_ratio,
   CAST(CASE WHEN g.n_all > 0 THEN g.n_night / g.n_all ELSE 0 END AS DOUBLE) AS night_ratio,
@@ -174,8 +226,9 @@ SELECT a.account_id,
   CAST(CASE WHEN a.account_type = 'corporate' THEN 1 ELSE 0 END AS DOUBLE) AS is_corporate
 FROM acc a
 LEFT JOIN agg g ON a.account_id = g.account_id
-LEFT JOIN chain c ON a.account_id = c.account_id
-LEFT JOIN unusual u ON a.account_id = u.account_id
+LEFT JOIN nb c ON a.account_id = c.account_id
+LEFT JOIN expo_in x ON a.account_id = x.account_id
+LEFT JOIN new_in w ON a.account_id = w.account_id
 LEFT JOIN dev_max d ON a.account_id = d.account_id
 LEFT JOIN ip_max i ON a.account_id = i.account_id
 ORDER BY a.account_id
@@ -220,12 +273,19 @@ def _doubles(sql: str) -> str:
 
 def feature_sql(dialect: Dialect) -> str:
     """The per-account feature query over views `transfers` and `accounts`, in the given SQL dialect."""
-    return _doubles(_SQL).format(
-        epoch_ms=_EPOCH_MS[dialect],
-        epoch_opened=_EPOCH_MS[dialect].replace("ts", "opened_at"),
-        fast_ms=FAST_SECONDS * 1000,
-        day_ms=DAY_SECONDS * 1000,
-        unusual=UNUSUAL_MULTIPLE,
+    return _doubles(
+        _SQL.format(
+            epoch_ms=_EPOCH_MS[dialect],
+            epoch_opened=_EPOCH_MS[dialect].replace("ts", "opened_at"),
+            fast_ms=FAST_SECONDS * 1000,
+            day_ms=DAY_SECONDS * 1000,
+            match_ms=MATCH_SECONDS * 1000,
+            unusual=UNUSUAL_MULTIPLE,
+            drain=DRAIN_SHARE,
+            exposed=EXPOSED_SHARE,
+            new_payer_ms=NEW_PAYER_DAYS * 86400 * 1000,
+            last_in_amount=_LAST_NON_NULL[dialect].format(x="CASE WHEN is_in = 1 THEN amount_fen END"),
+        )
     )
 
 

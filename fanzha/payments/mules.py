@@ -1,8 +1,9 @@
 """Mule (两卡/跑分) detection: score every account from its features, explain the score, group suspects.
 
 The feature query lives in `mule_features` (one SQL text for DuckDB and Spark); this module holds what both
-engines share after it: the model (`knowledge/mule_model.yaml`), scoring, Chinese reasons, clustering,
-the embedded DuckDB pipeline and the evaluation against simulator labels.
+engines share after it: the model (`knowledge/mule_model.yaml`: gradient-boosted trees, or a logistic
+regression), scoring, Chinese reasons, clustering, the embedded DuckDB pipeline and the evaluation against
+simulator labels.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from scipy.sparse.csgraph import connected_components
 from fanzha.payments.mule_features import FEATURES, feature_sql, links_sql
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "knowledge" / "mule_model.yaml"
+# Reasons are only worked out for accounts scoring at least this (the rest get none, as before); path
+# contributions of trees cost a pass per tree level, which is wasted on the million quiet accounts.
+REASON_MIN_SCORE = 1.0
+# A feature is named as a reason when it raised the logit by more than this.
+REASON_MIN_LOGIT = 0.5
+# Accounts scored per block by the trees (see TreeModel.score).
+_CHUNK = 32_768
 # Roles that count as positives: every account that receives and passes on or cashes out fraud money.
 POSITIVE_ROLES = frozenset({"mule", "platform", "cashout"})
 # Features whose raw values are heavy-tailed counts or amounts: the model sees log(1 + x).
@@ -73,6 +81,12 @@ _REASONS: dict[str, Callable[[float, str], str]] = {
     "unusual_in_share": lambda x, d: f"{x:.0%} 的收款金额远超付款人平时的转账习惯（疑似受害人汇款）",
     "chain_in_share": lambda x, d: f"{x:.0%} 的收款来自快进快出的账户（多层转账链）",
     "chain_out_share": lambda x, d: f"{x:.0%} 的转出流向快进快出的账户（多层转账链）",
+    "slow_chain_in_share": lambda x, d: f"{x:.0%} 的收款来自 24 小时内转走资金的账户（多层转账链）",
+    "slow_chain_out_share": lambda x, d: f"{x:.0%} 的转出流向 24 小时内转走资金的账户（多层转账链）",
+    "drain_in_share": lambda x, d: f"{x:.0%} 的收款是付款人一次转出其大部分资金（疑似受害人汇款）",
+    "exposed_in_share": lambda x, d: f"{x:.0%} 的收款来自疑似收受受害人资金的账户（下一层过账）",
+    "new_payer_in_share": lambda x, d: f"{x:.0%} 的收款来自近期才出现的新付款人（账户用途突变）",
+    "matched_out_ratio": lambda x, d: f"{x:.0%} 的转出与刚收到的款项金额相近（收多少转多少）",
     "cash_out_ratio": lambda x, d: f"{x:.0%} 的转出为取现",
     "round_ratio": lambda x, d: f"{x:.0%} 的交易为整百金额",
     "night_ratio": lambda x, d: f"{x:.0%} 的交易发生在凌晨 0–6 点",
@@ -112,7 +126,10 @@ class MuleModel:
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> MuleModel:
         with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            return cls.from_data(yaml.safe_load(fh), path)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], path: Path | str = "<model>") -> MuleModel:
         feats = data["features"]
         names = [f["name"] for f in feats]
         if set(names) - set(FEATURES):
@@ -133,7 +150,14 @@ class MuleModel:
         )
 
     def save(self, path: Path = MODEL_PATH) -> None:
-        data: dict[str, Any] = {
+        path.write_text(
+            "# Mule scoring model: logistic regression over standardised features (fanzha mules train).\n"
+            + yaml.safe_dump(self.to_data(), allow_unicode=True, sort_keys=False),
+            encoding="utf-8",
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        return {
             "version": self.version,
             **self.meta,
             "group_threshold": self.group_threshold,
@@ -148,11 +172,6 @@ class MuleModel:
                 for n, m, s, c in zip(self.features, self.mean, self.scale, self.coef, strict=True)
             ],
         }
-        path.write_text(
-            "# Mule scoring model: logistic regression over standardised features (fanzha mules train).\n"
-            + yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
-            encoding="utf-8",
-        )
 
     def design(self, table: pa.Table) -> np.ndarray:
         """Standardised model inputs (rows = accounts) from a feature table."""
@@ -166,10 +185,266 @@ class MuleModel:
     def contributions(self, table: pa.Table) -> np.ndarray:
         return self.design(table) * self.coef
 
+    def explain(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature contributions to the logit and whether each value is above the training mean."""
+        z = self.design(table)
+        return z * self.coef, z > 0
+
     def score(self, table: pa.Table) -> np.ndarray:
         """Scores 0–100 (100 × predicted probability of being a mule)."""
         logit = self.intercept + self.contributions(table).sum(axis=1)
         return 100.0 / (1.0 + np.exp(-logit))
+
+
+@dataclass(slots=True)
+class TreeModel:
+    """Gradient-boosted regression trees on raw features (logit = base + sum of leaf values), as plain data.
+
+    Trees are stored as parallel lists per tree: `feature` (index into `features`, -1 for a leaf),
+    `threshold` (go left when x <= threshold), `left`, `right` (child node numbers) and `value` (the leaf
+    value; for an inner node, the training-sample-weighted mean of its leaves, for path contributions).
+    """
+
+    features: list[str]
+    trees: list[dict[str, np.ndarray]]
+    base: float
+    mean: np.ndarray  # training mean per feature: a reason reads "high" above it, "low" below it
+    version: str = "untrained"
+    group_threshold: float = 50.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], path: Path | str = "<model>") -> TreeModel:
+        names = list(data["features"])
+        if set(names) - set(FEATURES):
+            raise ValueError(f"{path}: unknown features {sorted(set(names) - set(FEATURES))}")
+        trees = [
+            {
+                "feature": np.array(t["feature"], dtype=np.int64),
+                "threshold": np.array(t["threshold"], dtype=np.float64),
+                "left": np.array(t["left"], dtype=np.int64),
+                "right": np.array(t["right"], dtype=np.int64),
+                "value": np.array(t["value"], dtype=np.float64),
+            }
+            for t in data["trees"]
+        ]
+        return cls(
+            features=names,
+            trees=trees,
+            base=float(data["base"]),
+            mean=np.array(data["mean"], dtype=np.float64),
+            version=str(data["version"]),
+            group_threshold=float(data.get("group_threshold", 50.0)),
+            meta={
+                k: v
+                for k, v in data.items()
+                if k
+                not in {
+                    "kind",
+                    "features",
+                    "trees",
+                    "trees_file",
+                    "base",
+                    "mean",
+                    "version",
+                    "group_threshold",
+                }
+            },
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "kind": "trees",
+            "version": self.version,
+            **self.meta,
+            "group_threshold": self.group_threshold,
+            "features": list(self.features),
+            "mean": [round(float(m), 6) for m in self.mean],
+            "base": float(self.base),
+            "trees": [
+                {
+                    "feature": t["feature"].tolist(),
+                    # repr-exact floats: a rounded threshold could send a training value the other way
+                    "threshold": [float(x) for x in t["threshold"]],
+                    "left": t["left"].tolist(),
+                    "right": t["right"].tolist(),
+                    "value": [float(x) for x in t["value"]],
+                }
+                for t in self.trees
+            ],
+        }
+
+    def matrix(self, table: pa.Table) -> np.ndarray:
+        cols = [table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in self.features]
+        return np.column_stack(cols) if cols else np.zeros((table.num_rows, 0))
+
+    def _walk(self, x: np.ndarray, contrib: np.ndarray | None) -> np.ndarray:
+        """Logits by walking each tree row by row; adds path contributions to `contrib` when given."""
+        rows = np.arange(len(x))
+        logit = np.full(len(x), self.base)
+        for t in self.trees:
+            feat, thr, left, right, value = t["feature"], t["threshold"], t["left"], t["right"], t["value"]
+            node = np.zeros(len(x), dtype=np.int64)
+            while True:
+                inner = feat[node] >= 0
+                if not inner.any():
+                    break
+                f = np.where(inner, feat[node], 0)
+                nxt = np.where(x[rows, f] <= thr[node], left[node], right[node])
+                nxt = np.where(inner, nxt, node)
+                if contrib is not None:
+                    r = rows[inner]
+                    contrib[r, f[inner]] += value[nxt[inner]] - value[node[inner]]
+                node = nxt
+            logit += value[node]
+        return logit
+
+    @staticmethod
+    def _leaf(t: dict[str, np.ndarray], codes: list[np.ndarray], cuts: list[dict[float, int]], node: int):
+        """Leaf node number per account, as a select per inner node over bin codes (1 byte per account)."""
+        f = int(t["feature"][node])
+        if f < 0:
+            return np.int16(node)
+        return np.where(
+            codes[f] <= cuts[f][float(t["threshold"][node])],
+            TreeModel._leaf(t, codes, cuts, int(t["left"][node])),
+            TreeModel._leaf(t, codes, cuts, int(t["right"][node])),
+        )
+
+    def score(self, table: pa.Table) -> np.ndarray:
+        """Scores 0–100 (100 × predicted probability of being a mule).
+
+        Each feature is first coded by the sorted thresholds the trees use on it (code = number of thresholds
+        below the value, so value <= threshold k exactly when code <= k); the trees then run column-wise on
+        these small integer codes, one comparison and one select per inner node over all accounts. Exactly the
+        same decisions as walking each tree on the raw values (`_walk`), at a fraction of the memory traffic.
+        """
+        n = table.num_rows
+        thresholds: list[set[float]] = [set() for _ in self.features]
+        for t in self.trees:
+            for f, thr in zip(t["feature"].tolist(), t["threshold"].tolist(), strict=True):
+                if f >= 0:
+                    thresholds[f].add(thr)
+        codes, cuts = [], []
+        for j, name in enumerate(self.features):
+            cut = np.array(sorted(thresholds[j]), dtype=np.float64)
+            x = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+            code = np.searchsorted(cut, x, side="left")
+            codes.append(code.astype(np.uint8 if len(cut) < 255 else np.uint16))
+            cuts.append({float(c): k for k, c in enumerate(cut)})
+        logit = np.full(n, self.base)
+        for start in range(0, n, _CHUNK):  # chunks small enough that the codes stay in the CPU cache
+            part = [c[start : start + _CHUNK] for c in codes]
+            acc = logit[start : start + _CHUNK]
+            for t in self.trees:
+                acc += t["value"][self._leaf(t, part, cuts, 0)]
+        return 100.0 / (1.0 + np.exp(-logit))
+
+    def explain(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature path contributions to the logit (they add up to logit − mean root value) and
+        whether each value is above the training mean (a "high" reason) or not (a "low" one)."""
+        x = self.matrix(table)
+        contrib = np.zeros_like(x)
+        self._walk(x, contrib)
+        return contrib, x > self.mean
+
+
+Model = MuleModel | TreeModel
+
+
+def load_model(path: Path = MODEL_PATH) -> Model:
+    """The scoring model in a knowledge file: `kind: trees` (gradient-boosted trees) or a logistic model."""
+    if path.suffix == ".json":
+        data = orjson.loads(path.read_bytes())
+    else:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    if data.get("kind") == "trees":
+        if "trees_file" in data:  # the trees live in a JSON file next to the YAML (fast to parse)
+            data["trees"] = orjson.loads((path.parent / data["trees_file"]).read_bytes())["trees"]
+        return TreeModel.from_data(data, path)
+    return MuleModel.from_data(data, path)
+
+
+def save_model(model: Model, path: Path = MODEL_PATH) -> None:
+    """Write a model as YAML (the bundled format) or, for a `.json` path, as JSON."""
+    data = model.to_data()
+    if path.suffix == ".json":
+        path.write_bytes(orjson.dumps(data))
+        return
+    if isinstance(model, MuleModel):
+        model.save(path)
+        return
+    # The YAML keeps what a person reads (version, seeds, features, hyperparameters); the trees go to a JSON
+    # file next to it, which parses in milliseconds where YAML takes seconds.
+    trees_path = path.with_name(path.stem + ".trees.json")
+    trees_path.write_bytes(orjson.dumps({"version": model.version, "trees": data["trees"]}))
+    head = {k: v for k, v in data.items() if k != "trees"} | {"trees_file": trees_path.name}
+    path.write_text(
+        "# Mule scoring model: gradient-boosted trees over the features of fanzha/payments/mule_features.py\n"
+        "# (fanzha mules train --kind trees). The trees are in the JSON file named by trees_file: per tree,\n"
+        "# lists feature (-1 = leaf), threshold (go left when feature <= threshold), left, right, value.\n"
+        + yaml.safe_dump(head, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+
+
+def fit_trees(
+    table: pa.Table,
+    labels: np.ndarray,
+    *,
+    version: str,
+    meta: dict[str, Any],
+    max_iter: int = 300,
+    max_depth: int = 4,
+    learning_rate: float = 0.05,
+    min_samples_leaf: int = 20,
+    l2_regularization: float = 1.0,
+) -> TreeModel:
+    """Train gradient-boosted trees (scikit-learn HistGradientBoosting) and export them as plain data."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = TreeModel(list(FEATURES), [], 0.0, np.zeros(len(FEATURES)), version=version, meta=meta)
+    x = model.matrix(table)
+    gbt = HistGradientBoostingClassifier(
+        max_iter=max_iter,
+        max_depth=max_depth,
+        learning_rate=learning_rate,
+        min_samples_leaf=min_samples_leaf,
+        l2_regularization=l2_regularization,
+        early_stopping=False,
+        random_state=0,
+    ).fit(x, labels)
+    model.base = float(np.ravel(gbt._baseline_prediction)[0])
+    model.mean = x.mean(axis=0)
+    for (predictor,) in gbt._predictors:
+        nodes = predictor.nodes
+        leaf = nodes["is_leaf"].astype(bool)
+        value = nodes["value"].astype(np.float64).copy()
+        count = nodes["count"].astype(np.float64)
+        left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
+        # an inner node's value is the sample-weighted mean of its children's, filled bottom-up
+        order: list[int] = []
+        stack = [0]
+        while stack:
+            i = stack.pop()
+            order.append(i)
+            if not leaf[i]:
+                stack += [int(left[i]), int(right[i])]
+        for i in reversed(order):
+            if not leaf[i]:
+                a, b = int(left[i]), int(right[i])
+                value[i] = (value[a] * count[a] + value[b] * count[b]) / max(count[a] + count[b], 1.0)
+        model.trees.append(
+            {
+                "feature": np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
+                "threshold": np.where(leaf, 0.0, nodes["num_threshold"].astype(np.float64)),
+                "left": np.where(leaf, -1, left),
+                "right": np.where(leaf, -1, right),
+                "value": value,
+            }
+        )
+    return model
 
 
 def fit(
@@ -197,25 +472,32 @@ def fit(
     return model
 
 
-def reasons(model: MuleModel, table: pa.Table, top: int = 3) -> list[str]:
-    """JSON lists of the Chinese reasons behind each score: the features that raised it most."""
-    z = model.design(table)
-    contrib = z * model.coef
+def reasons(model: Model, table: pa.Table, top: int = 3, scores: np.ndarray | None = None) -> list[str]:
+    """JSON lists of the Chinese reasons behind each score: the features that raised it most.
+
+    Only accounts scoring at least `REASON_MIN_SCORE` are explained (when `scores` is given).
+    """
+    out = ["[]"] * table.num_rows
+    idx = np.arange(table.num_rows) if scores is None else np.flatnonzero(scores >= REASON_MIN_SCORE)
+    if len(idx) == 0:
+        return out
+    sub = table.take(pa.array(idx))
+    contrib, high = model.explain(sub)
     order = np.argsort(-contrib, axis=1)[:, : top + 2]
-    cols = {n: table.column(n).to_numpy(zero_copy_only=False) for n in FEATURES}
+    cols = {n: sub.column(n).to_numpy(zero_copy_only=False) for n in FEATURES}
     days = cols["active_days"]
     names = model.features
-    out: list[str] = []
-    for i in range(table.num_rows):
-        d = _fmt(max(float(days[i]), 1.0))
+    for k, i in enumerate(idx):
+        d = _fmt(max(float(days[k]), 1.0))
         texts = []
-        for j in order[i]:
-            if contrib[i, j] <= 0.5:  # only features that clearly raised the score
+        for j in order[k]:
+            if contrib[k, j] <= REASON_MIN_LOGIT:  # only features that clearly raised the score
                 break
-            say = (_REASONS if z[i, j] > 0 else _LOW_REASONS).get(names[j])
+            say = (_REASONS if high[k, j] else _LOW_REASONS).get(names[j])
             if say is not None and len(texts) < top:
-                texts.append(say(float(cols[names[j]][i]), d))
-        out.append(orjson.dumps(texts).decode() if texts else "[]")
+                texts.append(say(float(cols[names[j]][k]), d))
+        if texts:
+            out[int(i)] = orjson.dumps(texts).decode()
     return out
 
 
@@ -242,7 +524,7 @@ def groups(account_ids: list[str], links: pa.Table) -> dict[str, str]:
     return {a: "G-" + min(ms) for ms in members.values() if len(ms) > 1 for a in ms}
 
 
-def assemble(model: MuleModel, features: pa.Table, group_of: dict[str, str], scores: np.ndarray) -> pa.Table:
+def assemble(model: Model, features: pa.Table, group_of: dict[str, str], scores: np.ndarray) -> pa.Table:
     """The MuleScore table: account_id, score, group_id, reasons."""
     ids = features.column("account_id").to_pylist()
     return pa.table(
@@ -250,7 +532,7 @@ def assemble(model: MuleModel, features: pa.Table, group_of: dict[str, str], sco
             "account_id": ids,
             "score": np.round(scores, 6),
             "group_id": [group_of.get(a) for a in ids],
-            "reasons": reasons(model, features),
+            "reasons": reasons(model, features, scores=scores),
         },
         schema=MULE_SCORES,
     )
@@ -283,9 +565,9 @@ def features_duckdb(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.execute(feature_sql("duckdb")).to_arrow_table()
 
 
-def score_ledger(ledger: Path, model: MuleModel | None = None, threads: int | None = None) -> pa.Table:
+def score_ledger(ledger: Path, model: Model | None = None, threads: int | None = None) -> pa.Table:
     """Score every account of a ledger with the embedded engine (DuckDB) and return the MuleScore table."""
-    model = model or MuleModel.load()
+    model = model or load_model()
     con = connect(ledger, threads)
     feats = features_duckdb(con)
     scores = model.score(feats)
