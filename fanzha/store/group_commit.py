@@ -13,12 +13,16 @@ request.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
@@ -65,9 +69,18 @@ class GroupCommitter:
     """One writer thread per process that commits queued writes in batches."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, max_batch: int = MAX_BATCH, name: str = ""
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        max_batch: int = MAX_BATCH,
+        name: str = "",
+        write_lock: Path | None = None,
     ) -> None:
+        """`write_lock`: a file that the committers of all worker processes lock around each batch. For
+        SQLite (one writer at a time): a committer waiting on the file lock wakes the moment the other
+        releases it, while one waiting inside SQLite polls with sleeps of 1, 2, 5, 10 … ms."""
         self._sessions = sessions
+        self._lock_fd = os.open(write_lock, os.O_RDWR | os.O_CREAT, 0o600) if write_lock else None
         self._max_batch = max_batch
         self._solo_first = False  # a batch of one also goes the batch way (cheaper); tests may flip it
         self._queue: queue.SimpleQueue[_Job[Any]] = queue.SimpleQueue()
@@ -103,26 +116,40 @@ class GroupCommitter:
         while not stop:
             job = self._queue.get()
             if job is _STOP:
-                return
+                break
             jobs = [job]
-            while len(jobs) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                jobs.append(nxt)
-            jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]
-            if jobs:
-                try:
-                    self._write(jobs)
-                except BaseException as exc:  # never let the thread die with futures left waiting
-                    log.exception("group commit failed")
-                    for j in jobs:
-                        if not j.future.done():
-                            j.future.set_exception(exc)
+            with self._locked():  # writes queued while waiting for the lock join this batch
+                while len(jobs) < self._max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    jobs.append(nxt)
+                jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]
+                if jobs:
+                    try:
+                        self._write(jobs)
+                    except BaseException as exc:  # never let the thread die with futures left waiting
+                        log.exception("group commit failed")
+                        for j in jobs:
+                            if not j.future.done():
+                                j.future.set_exception(exc)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._lock_fd is None:
+            yield
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _write(self, jobs: list[_Job[Any]]) -> None:
         self.batches += 1

@@ -26,6 +26,7 @@ from fanzha.payments.ledger import LedgerError
 from fanzha.payments.rules import load_questions, load_rules
 from fanzha.payments.state import AccountState, account_hash, build_state
 from fanzha.store import repo_transfer_checks as repo
+from fanzha.store.db import write_lock_path
 from fanzha.store.group_commit import GroupCommitter
 from fanzha.store.models import TransferCheckRecord, Warning, utcnow
 from fanzha.store.repo_users import Principal
@@ -61,7 +62,9 @@ def load_state(app: FastAPI) -> None:
     """Build the account state from the configured ledger (empty without one), load the rules and start
     the writer that stores checks in groups."""
     settings = app.state.settings
-    app.state.check_committer = GroupCommitter(app.state.sessions, name="fanzha-transfer-checks")
+    app.state.check_committer = GroupCommitter(
+        app.state.sessions, name="fanzha-transfer-checks", write_lock=write_lock_path(app.state.engine)
+    )
     state = AccountState.empty()
     if settings.ledger_dir is not None:
         try:
