@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     ledger_dir: Path | None = None
     mule_scores_path: Path | None = None
     transfer_rules_path: Path | None = None  # default: the rules bundled in fanzha/knowledge/
+    # transfer checks see a warning (预警) raised in another worker process at most this many seconds late
+    warning_refresh_seconds: float = 1.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -19,7 +19,9 @@ BENIGN = {"payee": "known_person", "purpose": "daily", "source": "no", "confirm"
 
 @pytest.fixture
 def app_settings(db_url, tmp_path) -> Settings:
-    return Settings(database_url=db_url, data_dir=tmp_path, ledger_dir=write_ledger(tmp_path / "ledger"))
+    # warning_refresh_seconds=0: the in-memory list of warned accounts is re-read before every check
+    return Settings(database_url=db_url, data_dir=tmp_path, ledger_dir=write_ledger(tmp_path / "ledger"),
+                    warning_refresh_seconds=0)
 
 
 def check(client, headers, **body):
@@ -126,3 +128,12 @@ def test_roles(client, auth):
     assert check(client, auth("grid")).status_code == 403
     assert check(client, auth("admin")).status_code == 200
     assert client.get("/v1/transfers/checks/abc", headers=auth("auditor")).status_code == 403
+
+
+def test_a_warning_for_the_payer_is_a_reason_on_the_next_check(client, auth):
+    before = check(client, auth("bank")).json()
+    assert "payer_recent_warning" not in [r["code"] for r in before["reasons"]]
+    warning = {"person_account": "A", "region_code": "330106", "risk": 90, "person_phone": "13812345678"}
+    assert client.post("/v1/warnings", json=warning, headers=auth("bank")).status_code in (200, 201)
+    after = check(client, auth("bank")).json()
+    assert "payer_recent_warning" in [r["code"] for r in after["reasons"]]

@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request,
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from fanzha.api.deps import SessionDep, require, require_partner
+from fanzha.cases.warnings import InvalidWarning, normalize_account
 from fanzha.payments.check import CheckError, Decision, MuleScores, TransferCheck, TransferChecker
 from fanzha.payments.ledger import LedgerError
 from fanzha.payments.rules import load_questions, load_rules
@@ -28,7 +28,8 @@ from fanzha.payments.state import AccountState, account_hash, build_state
 from fanzha.store import repo_transfer_checks as repo
 from fanzha.store.db import write_lock_path
 from fanzha.store.group_commit import GroupCommitter
-from fanzha.store.models import TransferCheckRecord, Warning, utcnow
+from fanzha.store.models import TransferCheckRecord
+from fanzha.store.recent_warnings import RecentWarnings
 from fanzha.store.repo_users import Principal
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers 转账核验"])
@@ -62,6 +63,9 @@ def load_state(app: FastAPI) -> None:
     """Build the account state from the configured ledger (empty without one), load the rules and start
     the writer that stores checks in groups."""
     settings = app.state.settings
+    app.state.recent_warnings = RecentWarnings(
+        app.state.engine, days=WARNING_DAYS, max_age=settings.warning_refresh_seconds
+    )
     app.state.check_committer = GroupCommitter(
         app.state.sessions, name="fanzha-transfer-checks", write_lock=write_lock_path(app.state.engine)
     )
@@ -104,15 +108,12 @@ def _json(body: bytes, code: int = 200) -> Response:
     return Response(body, status_code=code, media_type="application/json")
 
 
-# Built once: constructing a statement costs more than running it on an index.
-_WARNED = select(Warning.id).where(
-    Warning.person_account == bindparam("account"), Warning.created_at >= bindparam("since")
-).limit(1)
-
-
-def _recently_warned(conn: Connection, account: str) -> bool:
-    since = utcnow() - timedelta(days=WARNING_DAYS)
-    return conn.execute(_WARNED, {"account": account, "since": since}).first() is not None
+def _warning_key(account: str) -> str:
+    # Warnings store the person's account normalised (no separators, lower case): look it up the same way.
+    try:
+        return normalize_account(account)
+    except InvalidWarning:
+        return account
 
 
 def _ts_ms(ts: datetime | None) -> int | None:
@@ -150,10 +151,8 @@ async def check_transfer(
     checker = _checker(request)
     try:
         checker.validate(req, checker.clock())
-        # One indexed read, made on the event loop: cheaper than a hop to the thread pool.
-        with app.state.engine.connect() as conn:
-            warned = _recently_warned(conn, req.payer)
-        decision = checker.check(req, recent_warning=warned)
+        warned: RecentWarnings = app.state.recent_warnings
+        decision = checker.check(req, recent_warning=warned.warned(_warning_key(req.payer)))
     except CheckError as exc:
         raise _fail(exc) from None
     # A retry is not looked up first: its row collides with the stored one on (actor, key), the committer
