@@ -20,6 +20,7 @@ from sqlalchemy import Engine, bindparam, select
 from fanzha.store.models import Warning, utcnow
 
 ID_OVERLAP = 1000
+PRUNE_SECONDS = 3600.0
 _NEW = select(Warning.id, Warning.person_account, Warning.created_at).where(
     Warning.id > bindparam("after"), Warning.created_at >= bindparam("since"),
     Warning.person_account.is_not(None),
@@ -41,6 +42,7 @@ class RecentWarnings:
         self._latest: dict[str, datetime] = {}
         self._max_id = 0
         self._refreshed = float("-inf")
+        self._pruned = clock()
         self._lock = threading.Lock()
 
     def warned(self, account: str) -> bool:
@@ -62,6 +64,7 @@ class RecentWarnings:
                     self._max_id = wid
                 if latest.get(account, datetime.min) < created:
                     latest[account] = created
-            if len(latest) > 1_000 and now - self._refreshed > 3600:  # forget expired accounts hourly
+            if now - self._pruned >= PRUNE_SECONDS:  # forget accounts whose warnings left the window
                 self._latest = {a: t for a, t in latest.items() if t >= since}
+                self._pruned = now
             self._refreshed = now

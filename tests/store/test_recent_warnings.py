@@ -48,3 +48,18 @@ def test_a_lower_id_committed_later_is_still_found(engine):
     assert recent.warned("A")
     _warn(engine, "late", wid=400)  # took its id before 500 but committed after it was read
     assert recent.warned("late")
+
+
+def test_accounts_whose_warnings_left_the_window_are_forgotten(engine):
+    from fanzha.store import recent_warnings as rw
+
+    now = [0.0]
+    recent = RecentWarnings(engine, days=30, max_age=0, clock=lambda: now[0])
+    _warn(engine, "A", age_days=29.99999)
+    assert recent.warned("A")
+    recent.window = timedelta(days=29)  # as if a day had passed: A's warning is now outside
+    assert not recent.warned("A")
+    assert "A" in recent._latest  # kept until the next prune
+    now[0] = rw.PRUNE_SECONDS
+    recent.refresh()
+    assert "A" not in recent._latest

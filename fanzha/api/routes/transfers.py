@@ -66,6 +66,7 @@ def load_state(app: FastAPI) -> None:
     app.state.recent_warnings = RecentWarnings(
         app.state.engine, days=WARNING_DAYS, max_age=settings.warning_refresh_seconds
     )
+    app.state.recent_warnings.refresh()  # the first full read at start-up, not in the first check
     app.state.check_committer = GroupCommitter(
         app.state.sessions, name="fanzha-transfer-checks", write_lock=write_lock_path(app.state.engine)
     )
