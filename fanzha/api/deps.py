@@ -57,14 +57,18 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
     allowed = {*roles, "admin"}
 
     def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"role {principal.role!r} may not do this; allowed: {', '.join(sorted(allowed))}",
-            )
-        return principal
+        return _admit(principal, allowed)
 
     return check
+
+
+def _admit(principal: Principal, allowed: set[str]) -> Principal:
+    if principal.role not in allowed:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"role {principal.role!r} may not do this; allowed: {', '.join(sorted(allowed))}",
+        )
+    return principal
 
 
 def in_region(principal: Principal, region_code: str | None) -> bool:
@@ -177,11 +181,6 @@ def require_partner(*roles: str) -> Callable[..., Awaitable[Principal]]:
     allowed = {*roles, "admin"}
 
     async def check(principal: PartnerDep) -> Principal:
-        if principal.role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"role {principal.role!r} may not do this; allowed: {', '.join(sorted(allowed))}",
-            )
-        return principal
+        return _admit(principal, allowed)
 
     return check
