@@ -2,8 +2,12 @@
 sending its next request as soon as the previous answer is read, for a fixed time or request count.
 
 Usage: .venv/bin/python bench/loadgen.py URL [--body-file bodies.jsonl] [-H "X-API-Key: …"]
-       [--connections 32] [--duration 10 | --requests 50000] [--warmup 2]
+       [--connections 32] [--duration 10 | --requests 50000] [--warmup 2] [--rate 1000]
 Prints JSON: achieved requests/s, latency percentiles (ms), status counts, errors.
+
+With --rate R the load is an open loop instead: requests are due at a fixed rate R whatever the server does,
+any free connection sends the next due one, and latency counts from the due time, so a server that falls
+behind shows its queueing in the percentiles (no coordinated omission) as long as connections suffice.
 """
 
 from __future__ import annotations
@@ -153,6 +157,70 @@ async def run(
     return stats.summary(time.perf_counter() - record_after, connections)
 
 
+async def _open_loop_connection(
+    target: Target,
+    requests: Iterator[bytes],
+    due_times: asyncio.Queue[float | None],
+    stats: Stats,
+    record_after: list[float],
+) -> None:
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    try:
+        while (due := await due_times.get()) is not None:
+            writer.write(next(requests))
+            try:
+                status = await _read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+                stats.errors[type(exc).__name__] += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection(target.host, target.port)
+                continue
+            stats.sent += 1
+            if due >= record_after[0]:
+                stats.latencies.append(time.perf_counter() - due)
+                stats.statuses[status] += 1
+    finally:
+        writer.close()
+
+
+async def run_rate(
+    target: Target,
+    requests: Sequence[bytes],
+    rate: float,
+    connections: int = 64,
+    duration: float = 10.0,
+    warmup: float = 0.0,
+) -> dict[str, object]:
+    """Open loop: one request due every 1/rate s for `warmup` + `duration` s; latency from its due time."""
+    if not 1 <= connections <= MAX_CONNECTIONS or not 0 < duration <= MAX_DURATION_S or not 0 < rate <= 1e6:
+        raise ValueError(f"connections must be 1…{MAX_CONNECTIONS}, duration 0…{MAX_DURATION_S} s, rate > 0")
+    stats = Stats()
+    cycle = itertools.cycle(requests)
+    due_times: asyncio.Queue[float | None] = asyncio.Queue()
+    record_after = [float("inf")]
+    workers = [
+        asyncio.create_task(_open_loop_connection(target, cycle, due_times, stats, record_after))
+        for _ in range(connections)
+    ]
+    await asyncio.sleep(0.2)  # let the connections open before the clock starts
+    start = time.perf_counter()
+    record_after[0] = start + warmup
+    total = int(rate * (warmup + duration))
+    queued = 0
+    while queued < total:
+        due_now = min(total, int((time.perf_counter() - start) * rate) + 1)
+        while queued < due_now:
+            due_times.put_nowait(start + queued / rate)
+            queued += 1
+        await asyncio.sleep(max(0.0, start + queued / rate - time.perf_counter()))
+    for _ in workers:
+        due_times.put_nowait(None)
+    await asyncio.gather(*workers)
+    summary = stats.summary(time.perf_counter() - record_after[0], connections)
+    summary["rate"] = rate
+    return summary
+
+
 def run_blocking(coro: Coroutine[Any, Any, dict[str, object]]) -> dict[str, object]:
     """Run on uvloop when installed: the generator then leaves more CPU to the server it measures."""
     try:
@@ -177,12 +245,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     ap.add_argument("--duration", "-d", type=float, default=10.0)
     ap.add_argument("--requests", "-n", type=int, help="stop after this many requests instead")
     ap.add_argument("--warmup", type=float, default=0.0, help="seconds of load not recorded")
+    ap.add_argument("--rate", type=float, help="open loop: requests due per second (see above)")
     args = ap.parse_args(argv)
     target = loopback_target(args.url)
     requests = [build_request(target, b, args.header) for b in _bodies(args.body_file)]
     duration = MAX_DURATION_S if args.requests else args.duration
     started = time.perf_counter()
-    result = run_blocking(run(target, requests, args.connections, duration, args.requests, args.warmup))
+    if args.rate:
+        job = run_rate(target, requests, args.rate, args.connections, args.duration, args.warmup)
+        result = run_blocking(job)
+    else:
+        result = run_blocking(run(target, requests, args.connections, duration, args.requests, args.warmup))
     result["wall_s"] = round(time.perf_counter() - started, 2)
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
     transfer_rules_path: Path | None = None  # default: the rules bundled in fanzha/knowledge/
     # transfer checks see a warning (预警) raised in another worker process at most this many seconds late
     warning_refresh_seconds: float = 1.0
+    # How long a thread may hold the GIL while another waits (Python's default is 5 ms). Request handlers
+    # and the group-commit writer take turns at the GIL many times per request; at 5 ms a turn they queue
+    # behind each other (a convoy), so the server shortens it. 0 keeps the interpreter's setting.
+    gil_switch_interval_ms: float = Field(default=0.5, ge=0, le=100)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

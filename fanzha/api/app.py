@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None, detector: object | None = None)
         load_state(app)
         # Start-up objects (model, typology, indexes) never die: keep them out of every GC pass.
         gc.freeze()
+        if settings.gil_switch_interval_ms:
+            sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
         yield
         from fanzha.api.state import close_state
 

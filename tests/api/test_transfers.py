@@ -103,6 +103,44 @@ def test_bad_input_gets_a_clear_4xx(client, auth, body, code):
     assert "detail" in r.json()
 
 
+def test_body_errors_are_located_like_other_routes(client, auth):
+    # The check route validates its body itself (no FastAPI body parameter): errors keep FastAPI's shape.
+    r = check(client, auth("bank"), amount_fen="lots")
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "amount_fen"]]
+    r = check(client, auth("bank"), payer=None)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "payer"]
+    for raw in (b"{not json", b"", b"[1, 2]", b"\xff\xfe"):
+        r = client.post("/v1/transfers/check", content=raw,
+                        headers={**auth("bank"), "Content-Type": "application/json"})
+        assert r.status_code == 422, (raw, r.text)
+        assert r.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_idempotency_header_is_validated(client, auth):
+    r = check(client, {**auth("bank"), "Idempotency-Key": "k" * 129})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert check(client, {**auth("bank"), "Idempotency-Key": "k" * 128}).status_code == 200
+    r = check(client, {**auth("bank"), "Idempotency-Key": "a"}, idempotency_key="b")
+    assert r.status_code == 422
+
+
+def test_check_is_documented_with_its_body_and_header(client):
+    op = client.get("/openapi.json").json()["paths"]["/v1/transfers/check"]["post"]
+    body = op["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"payer", "payee", "amount_fen"}
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in op["parameters"])
+
+
+def test_api_key_works_as_well_as_bearer_token(client, auth):
+    r = client.post("/v1/auth/api-keys", json={"name": "counter"}, headers=auth("bank"))
+    assert r.status_code in (200, 201), r.text
+    assert check(client, {"X-API-Key": r.json()["api_key"]}).status_code == 200
+    assert check(client, {"authorization": "bearer " + auth("bank")["Authorization"][7:]}).status_code == 200
+    assert check(client, {"Authorization": "Basic Zm9vOmJhcg=="}).status_code == 401
+    assert check(client, {"X-API-Key": "fz_not_a_key"}).status_code == 401
+
+
 def test_unknown_payer_message_is_bilingual(client, auth):
     detail = check(client, auth("bank"), payer="nobody").json()["detail"]
     assert detail["code"] == "unknown_payer"
