@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
-from fanzha.api.deps import SessionDep, caller, require
+from fanzha.api.deps import SessionDep, caller, require_partner
 from fanzha.cases.warnings import InvalidWarning, normalize_account
 from fanzha.payments.check import CheckError, Decision, MuleScores, TransferCheck, TransferChecker
 from fanzha.payments.ledger import LedgerError
@@ -37,7 +37,8 @@ router = APIRouter(prefix="/v1/transfers", tags=["transfers 转账核验"])
 log = logging.getLogger("fanzha.api.transfers")
 WARNING_DAYS = 30  # a warning (预警) this recent makes the payer's transfers a rule feature
 CST = timedelta(hours=8)
-Checker = Annotated[Principal, Depends(require("bank", "analyst"))]
+# Callers come from the principal cache (≤ 30 s stale) on all transfer routes: counters call them often.
+Checker = Annotated[Principal, Depends(require_partner("bank", "analyst"))]
 CHECK_ROLES = {"bank", "analyst", "admin"}
 KEY_HEADER_MAX = 128
 
