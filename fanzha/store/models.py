@@ -183,3 +183,16 @@ class TransferCheckRecord(Base):
     answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseTransfer(Base):
+    """A victim's payment (受害人转账) registered to a case when the case is traced: traces of other cases
+    then follow its money too and report it as another victim's in the same accounts (串并, 同步止付).
+    A payment belongs to one case; the first registration stands."""
+
+    __tablename__ = "case_transfers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    transfer_id: Mapped[str] = mapped_column(String(128), unique=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

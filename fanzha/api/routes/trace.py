@@ -15,6 +15,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from fanzha.api.deps import SessionDep, require
 from fanzha.payments.graph import INDEX_DIR, LedgerError, LedgerGraph, UnknownTransfer, open_graph
@@ -26,7 +28,7 @@ from fanzha.payments.trace import (
     known_victims_from_labels,
     trace,
 )
-from fanzha.store import repo_audit
+from fanzha.store import repo_audit, repo_cases
 from fanzha.store.models import Case
 from fanzha.store.repo_users import Principal
 
@@ -46,23 +48,39 @@ class TraceIn(BaseModel):
 
 
 class Ledger:
-    """The configured ledger graph, opened once (memory-mapped if indexed, else built on first use)."""
+    """The configured ledger graph, opened once (memory-mapped if indexed, else built on first use), and the
+    known victim payments: those labelled in the ledger (a simulated one) and those registered to cases."""
 
     def __init__(self, ledger_dir: Path) -> None:
         self.ledger_dir = ledger_dir
         self._lock = threading.Lock()
         self._graph: LedgerGraph | None = None
+        self._labelled: dict[str, str] = {}
         self._known: KnownVictims | None = None
+        self._known_version: tuple[int, int] | None = None
 
-    def get(self) -> tuple[LedgerGraph, KnownVictims | None]:
+    def graph(self) -> LedgerGraph:
         with self._lock:  # one build at a time; later requests wait for it rather than build again
             if self._graph is None:
                 graph = open_graph(self.ledger_dir)
                 labels = self.ledger_dir / "labels_transfers.parquet"
                 if labels.is_file():
-                    self._known = KnownVictims(graph, known_victims_from_labels(labels))
+                    self._labelled = known_victims_from_labels(labels)
                 self._graph = graph
-            return self._graph, self._known
+            return self._graph
+
+    def known_victims(self, session: Session) -> KnownVictims | None:
+        """Labelled and registered victim payments, rebuilt only when a registration was added."""
+        graph = self.graph()
+        version = repo_cases.victim_transfers_version(session)
+        with self._lock:
+            if self._known_version != version:
+                registered = repo_cases.victim_transfers(session) if version[0] else {}
+                # A registered case wins over a label for the same payment: it is what the service knows.
+                victims = {**self._labelled, **registered}
+                self._known = KnownVictims(graph, victims) if victims else None
+                self._known_version = version
+            return self._known
 
 
 def load_state(app: FastAPI) -> None:
@@ -71,7 +89,7 @@ def load_state(app: FastAPI) -> None:
     app.state.trace_ledger = Ledger(ledger_dir) if ledger_dir is not None else None
     if ledger_dir is not None and (ledger_dir / INDEX_DIR / "meta.json").is_file():
         try:
-            app.state.trace_ledger.get()
+            app.state.trace_ledger.graph()
         except (LedgerError, OSError) as exc:
             log.warning("ledger index not loaded at start-up: %s", exc)
 
@@ -106,6 +124,8 @@ def trace_case(
 ) -> Response:
     """Follow the victim's money forward and return the accounts to stop-pay, with amounts (in fen).
 
+    The traced payments are registered to the case: later traces of other cases follow this money too
+    and name this case among the other victims whose money sits in the same accounts (and vice versa).
     A plain `def`: FastAPI runs it in its thread pool, so a trace or a first index build never blocks
     the event loop.
     """
@@ -113,7 +133,7 @@ def trace_case(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"案件 {case_id} 不存在")
     ledger = _ledger(request)
     try:
-        graph, known = ledger.get()
+        graph, known = ledger.graph(), ledger.known_victims(session)
     except (LedgerError, OSError) as exc:
         log.error("ledger unreadable: %s", exc)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "交易账本无法读取，请联系管理员") from exc
@@ -126,24 +146,19 @@ def trace_case(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
     freeze = result.freeze_list()
-    repo_audit.record(
-        session,
-        principal.username,
-        "trace",
-        "case",
-        case_id,
-        after={
-            "transfer_ids": body.transfer_ids,
-            "max_hops": body.max_hops,
-            "window_hours": body.window_hours,
-            "format": body.format,
-            "accounts": len(result.accounts),
-            "freeze_accounts": len(freeze),
-            "total_fen": result.total_fen,
-            "held_fen": result.held_fen,
-        },
-    )
-    session.commit()
+    audit = {
+        "transfer_ids": body.transfer_ids,
+        "max_hops": body.max_hops,
+        "window_hours": body.window_hours,
+        "format": body.format,
+        "accounts": len(result.accounts),
+        "freeze_accounts": len(freeze),
+        "total_fen": result.total_fen,
+        "held_fen": result.held_fen,
+    }
+    elsewhere = _register(session, principal.username, case_id, body.transfer_ids, audit)
+    for tid, other in sorted(elsewhere.items()):
+        result.warnings.append(f"转账 {tid} 已登记在案件 {other}，可能重复立案，请串并核实")
     if body.format == "csv":
         from fanzha.payments.freeze_export import to_csv
 
@@ -153,3 +168,22 @@ def trace_case(
             headers={"Content-Disposition": f'attachment; filename="case-{case_id}-freeze.csv"'},
         )
     return Response(result.to_json(), media_type="application/json")
+
+
+def _register(
+    session: Session, actor: str, case_id: int, transfer_ids: list[str], audit: dict[str, object]
+) -> dict[str, int]:
+    """Register the traced payments to the case and audit the trace, in one commit; a payment registered
+    to another case at the same moment (unique key) is retried once, and then reported as such."""
+    for attempt in (1, 2):
+        try:
+            elsewhere = repo_cases.register_victim_transfers(session, case_id, transfer_ids, actor)
+            repo_audit.record(session, actor, "trace", "case", case_id,
+                              after={**audit, "registered_elsewhere": elsewhere})
+            session.commit()
+            return elsewhere
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
