@@ -32,7 +32,13 @@ def backtest(
         float, typer.Option(min=0.0, max=0.95, help="Share of the time span used only to build history.")
     ] = 0.5,
     limit: Annotated[int | None, typer.Option(min=1, help="Check at most this many transfers.")] = None,
-    mule_scores: Annotated[Path | None, typer.Option(help="Parquet: account_id, score.")] = None,
+    mule_scores: Annotated[
+        Path | None,
+        typer.Option(help="Parquet: account_id, score — computed on data before the warm-up cut only."),
+    ] = None,
+    text: Annotated[
+        bool, typer.Option("--text/--no-text", help="Score remarks with the text engine (as the service).")
+    ] = True,
 ) -> None:
     """Replay the ledger in time order through the checker; report hit rate and false alarms per rule."""
     from fanzha.payments.backtest import backtest as run
@@ -41,9 +47,14 @@ def backtest(
     from fanzha.payments.rules import RulesError, load_rules
 
     started = time.perf_counter()
+    detector = None
+    if text:
+        from fanzha.text.detector import Detector
+
+        detector = Detector.from_settings()
     try:
         report = run(ledger, load_rules(rules), warmup, limit,
-                     MuleScores.load(mule_scores) if mule_scores else None)
+                     MuleScores.load(mule_scores) if mule_scores else None, detector)
     except (LedgerError, RulesError, OSError) as exc:
         typer.secho(f"错误 / error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
@@ -14,6 +14,9 @@ from fanzha.payments.check import CheckError, MuleScores, TransferCheck, Transfe
 from fanzha.payments.ledger import LedgerError, find_table
 from fanzha.payments.rules import RuleSet, load_rules
 from fanzha.payments.state import account_hash, build_state
+
+if TYPE_CHECKING:
+    from fanzha.text.detector import Detector
 
 
 @dataclass
@@ -54,11 +57,14 @@ def backtest(
     warmup: float = 0.5,
     limit: int | None = None,
     mule_scores: MuleScores | None = None,
+    detector: Detector | None = None,
 ) -> BacktestReport:
     """Build state from the first `warmup` share of time, then check each later transfer and record it.
 
     Only transfers between two accounts count: the fraud side is a victim paying a first-layer mule (what a
     transfer check at the victim's bank can stop); later laundering hops are skipped, not scored as legit.
+    `detector` scores remarks with the text engine as the service does. `mule_scores` should come from data
+    before the warm-up cut: scores computed on the whole ledger know the future and flatter the rules.
     """
     rules = rules or load_rules()
     tr_path = find_table(ledger_dir, "transfers")
@@ -81,7 +87,9 @@ def backtest(
         f"ORDER BY t.ts, t.transfer_id {'LIMIT ' + str(int(limit)) if limit else ''}"
     ).fetchall()
     con.close()
-    checker = TransferChecker(build_state(ledger_dir, until_ms=cut), rules, mule_scores=mule_scores)
+    checker = TransferChecker(
+        build_state(ledger_dir, until_ms=cut), rules, mule_scores=mule_scores, detector=detector
+    )
     report = BacktestReport(rules.version, rules={r.id: {"fraud": 0, "legit": 0} for r in rules.rules})
     decisions: Counter[tuple[str, str]] = Counter()
     for _tid, ts, payer, payee, amount, channel, remark, is_fraud, payer_layer in rows:

@@ -44,3 +44,17 @@ def test_cli_backtest_and_show(tmp_path):
     assert shown.exit_code == 0 and "payee_watchlisted" in shown.stdout
     bad = runner.invoke(app, ["rules", "backtest", "--ledger", str(tmp_path / "missing")])
     assert bad.exit_code == 2
+
+
+def test_backtest_scores_remarks_with_the_text_engine_when_given(tmp_path):
+    from fanzha.text.detector import Detector
+
+    tr = [(f"t{k}", datetime(2026, 10, 1 + 2 * k, 12), "A", "B", 20_000, "mobile", "房租") for k in range(15)]
+    remark = "公安局通知：您涉嫌洗钱，请将资金转入安全账户配合调查，否则冻结名下所有银行卡"
+    tr.append(("f1", datetime(2026, 11, 21, 12), "A", "N", 300_000, "mobile", remark))
+    ledger = write_ledger(tmp_path / "l", tr, labels=[False] * 15 + [True])
+    without = backtest(ledger, warmup=0.5).to_dict()
+    with_text = backtest(ledger, warmup=0.5, detector=Detector.from_settings()).to_dict()
+    assert without["rules"]["remark_fraud"]["fraud"] == 0
+    assert with_text["rules"]["remark_fraud"]["fraud"] == 1
+    assert with_text["rules"]["remark_fraud"]["legit"] == 0  # "房租" is not scam wording
