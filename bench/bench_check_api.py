@@ -3,6 +3,7 @@
 Usage: .venv/bin/python bench/bench_check_api.py --ledger DIR [--rate 1000] [--duration 10] [--workers 2]
        [--connections N]   (closed loop through bench/loadgen.py instead of the open loop)
        [--wrk --connections N]   (closed loop through wrk, which costs the shared cores least)
+       [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]   (a fresh database on that server)
 Starts `fanzha serve` with FANZHA_LEDGER_DIR=DIR, creates a bank API key, then by default sends requests on
 a fixed schedule over 64 keep-alive connections (bench/loadgen.py open loop: latency is measured from the
 scheduled send time, so a stalled server cannot hide queueing), payers and payees drawn from the ledger's
@@ -15,6 +16,8 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +33,13 @@ from bench_api import (  # bench/ is on sys.path as a script
 )
 
 
-def start(data_dir: Path, port: int, workers: int, ledger: Path, log: Path) -> object:
+def start(data_dir: Path, port: int, workers: int, ledger: Path, log: Path, db_url: str | None) -> object:
     import subprocess
 
     exe = str(Path(sys.executable).with_name("fanzha"))
     env = {**os.environ, "FANZHA_LEDGER_DIR": str(ledger)}
+    if db_url:
+        env["FANZHA_DATABASE_URL"] = db_url
     cmd = [exe, "serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", str(workers)]
     with log.open("wb") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -58,10 +63,33 @@ def _closed_loop(
     return loadgen.run_blocking(loadgen.run(target, requests, connections, duration, warmup=2.0))
 
 
+@contextmanager
+def fresh_postgres(url: str | None) -> Iterator[str | None]:
+    """A new empty database on the server of `url` (any database there) for one run, dropped after."""
+    if not url:
+        yield None
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"fanzha_bench_{os.getpid()}"
+    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ledger", type=Path, required=True)
     ap.add_argument("--rate", type=float, default=1000)
+    ap.add_argument("--postgres", metavar="URL",
+                    help="run on a fresh database on this PostgreSQL server (URL of any database there)")
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
@@ -85,10 +113,10 @@ def main() -> None:
         for a, b in pick.tolist()
         if a != b
     ]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_postgres(args.postgres) as db_url:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        proc = start(Path(tmp), port, args.workers, args.ledger, Path(tmp) / "server.log")
+        proc = start(Path(tmp), port, args.workers, args.ledger, Path(tmp) / "server.log", db_url)
         try:
             wait_ready(base, proc)  # type: ignore[arg-type]
             key = api_key(base)
@@ -113,7 +141,8 @@ def main() -> None:
                 )
         finally:
             stop_server(proc)  # type: ignore[arg-type]
-    result.update(rate=args.rate, workers=args.workers, loadavg=os.getloadavg())
+    result.update(rate=args.rate, workers=args.workers, database="postgresql" if args.postgres else "sqlite",
+                  loadavg=os.getloadavg())
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
