@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text, update
 from sqlalchemy.orm import Session, sessionmaker
+
+from fanzha.store.models import Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -50,6 +52,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed as one unit, or rolled back whole on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def serialize(session: Session, model: type[Base], key: str) -> None:
+    """Make check-then-write on `key` safe against concurrent requests, until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the key. SQLite: an empty UPDATE, which takes the
+    database's single write lock now instead of at the later INSERT, so the check sees every commit.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+    else:
+        table = model.__table__
+        session.execute(update(table).where(text("1 = 0")).values(id=table.c.id))
 
 
 def migrate(url: str) -> None:

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from fanzha.cases.reports import ReportRequest
 from fanzha.intel.watchlist import WatchlistItem
 from fanzha.store import repo_audit, repo_watchlist
+from fanzha.store.db import serialize
 from fanzha.store.models import Report, WatchlistEntry, utcnow
-from fanzha.store.repo_warnings import serialize
 from fanzha.store.repo_watchlist import EntryRow
 
 PUBLIC_ACTOR = "public"

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, text, update
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from fanzha.cases import warnings as domain
 from fanzha.cases.warnings import WarningFacts, WarningRequest, WarningStats
 from fanzha.settings import Settings
 from fanzha.store import repo_audit
-from fanzha.store.models import Base, Case, ContactAttempt, User, Warning, utcnow
+from fanzha.store.db import serialize
+from fanzha.store.models import Case, ContactAttempt, User, Warning, utcnow
 
 log = logging.getLogger("fanzha.warnings")
 SYSTEM_ACTOR = "system"
@@ -23,19 +24,6 @@ SYSTEM_ACTOR = "system"
 
 class WarningStateError(ValueError):
     """The task is not in a state that allows the change (e.g. closed already)."""
-
-
-def serialize(session: Session, model: type[Base], key: str) -> None:
-    """Make check-then-write on `key` safe against concurrent requests, until the transaction ends.
-
-    PostgreSQL: a transaction-scoped advisory lock on the key. SQLite: an empty UPDATE, which takes the
-    database's single write lock now instead of at the later INSERT, so the check sees every commit.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
-    else:
-        table = model.__table__
-        session.execute(update(table).where(text("1 = 0")).values(id=table.c.id))
 
 
 @dataclass(slots=True, frozen=True)
