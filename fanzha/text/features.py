@@ -9,9 +9,12 @@ dialogues and short SMS on one scale.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 BOUNDARY = "\x00"
 _MULT = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
@@ -28,6 +31,8 @@ def _codepoints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def hashed_ngrams(texts: Sequence[str], bits: int, max_order: int = 3) -> sp.csr_matrix:
     """Return a CSR matrix (len(texts) x 2**bits) of scaled hashed n-gram counts, n = 1..max_order."""
+    import scipy.sparse as sp  # on first use: ~60 ms of imports that loading the detector can skip
+
     width = 1 << bits
     if len(texts) == 0:
         return sp.csr_matrix((0, width), dtype=np.float32)

@@ -12,12 +12,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from fanzha.text.features import hashed_ngram_entries, hashed_ngrams
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 VERDICT_CLASSES = ("normal", "spam", "fraud")
 FORMAT = "fanzha-text-model/1"
@@ -71,6 +73,8 @@ class FraudTextClassifier:
     metadata_: dict[str, Any]
 
     def _design(self, texts: Sequence[str], dense: np.ndarray) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
         x = hashed_ngrams(texts, self.bits, self.max_order)
         return sp.hstack([x, sp.csr_matrix(dense.astype(np.float32))], format="csr")
 

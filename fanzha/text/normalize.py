@@ -308,7 +308,9 @@ def _trie_regex(entries: list[tuple[str, str]]) -> str:
 
 def load_variants(path: Path = VARIANTS_PATH) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Read variants.yaml as {canonical: [(variant, context), ...]}, both already normalised."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    # The C loader: same objects as yaml.safe_load, several times faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
     out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for canonical, variants in raw.items():
         items = []

@@ -41,7 +41,7 @@ class RuleHit:
 class _Regex:
     rule: str
     fraud_type: str | None
-    regex: re.Pattern[str]
+    pattern: str  # compiled on first use (most never run on a given batch; compiling all costs ~45 ms)
     weight: float
     description: str
 
@@ -98,7 +98,7 @@ class RuleEngine:
             # skip ahead on a pattern's first character only when the pattern has no top-level "|".
             for part in [pattern] if requires else _split_alternatives(pattern):
                 idx = len(self._regexes)
-                self._regexes.append(_Regex(rule, ftype, re.compile(part, REGEX_FLAGS), weight, desc))
+                self._regexes.append(_Regex(rule, ftype, part, weight, desc))
                 sets = [tuple(requires)] if requires else trigger_sets(part, 2, cost)
                 if len(sets) > 1:
                     need2.add(idx)
@@ -132,7 +132,8 @@ class RuleEngine:
                 add_regex(rule, None, s.pattern, s.weight, s.description, s.requires, feature)
 
         self._need2 = frozenset(need2)
-        self._searches = [rx.regex.search for rx in self._regexes]
+        # Compiled now, so a bad pattern fails here; an engine loaded from the cache compiles lazily.
+        self._searches = [re.compile(rx.pattern, REGEX_FLAGS).search for rx in self._regexes]
         shadows = _shadows(kw_groups)
         values: dict[str, tuple[tuple[_KwEntry, ...], frozenset[int], frozenset[int]]] = {}
         for term in set(kw_raw) | set(primary) | set(secondary):
@@ -160,6 +161,34 @@ class RuleEngine:
         self._automaton.make_automaton()
         if self._automaton16 is not None:
             self._automaton16.make_automaton()
+
+    def _lazy_searches(self) -> list[Callable[[str], re.Match[str] | None]]:
+        """One `search` per regex; each entry compiles its regex on first use and replaces itself."""
+        searches: list[Callable[[str], re.Match[str] | None]] = []
+
+        def stub(idx: int) -> Callable[[str], re.Match[str] | None]:
+            def first(text: str) -> re.Match[str] | None:
+                search = re.compile(self._regexes[idx].pattern, REGEX_FLAGS).search
+                searches[idx] = search  # two threads may both compile: same result, no harm
+                return search(text)
+
+            return first
+
+        searches.extend(stub(i) for i in range(len(self._regexes)))
+        return searches
+
+    def __getstate__(self) -> dict[str, object]:
+        # Pickled by fanzha.text.rules_cache; compiled regexes are left out (compiled on first use).
+        state = dict(self.__dict__)
+        del state["_searches"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # setattr, not __dict__.update(): touching __dict__ would turn the instance's attribute storage into
+        # a plain dict and slow down every self.<attribute> in match().
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._searches = self._lazy_searches()
 
     @property
     def unanchored_rules(self) -> list[str]:

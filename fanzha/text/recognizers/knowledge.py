@@ -14,7 +14,8 @@ KNOWLEDGE_DIR = Path(__file__).resolve().parents[2] / "knowledge"
 
 def load_yaml(name: str) -> Any:
     with (KNOWLEDGE_DIR / name).open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        # The C loader: same objects as yaml.safe_load, several times faster.
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
-
-import tldextract
+from typing import TYPE_CHECKING, NamedTuple
 
 from fanzha.text.normalize import NormalizedText
 from fanzha.text.recognizers.base import (
@@ -18,6 +16,9 @@ from fanzha.text.recognizers.base import (
 )
 from fanzha.text.recognizers.knowledge import brand_data
 from fanzha.text.result import AttrValue, Indicator
+
+if TYPE_CHECKING:
+    import tldextract
 
 _LABEL = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
 _TLD = r"(?:[a-z]{2,63}|xn--[a-z0-9\-]{1,59})"
@@ -59,6 +60,9 @@ class HostInfo(NamedTuple):
 
 @functools.cache
 def _extractor() -> tldextract.TLDExtract:
+    # Imported on first use: tldextract pulls in requests (~25 ms), which loading the detector can skip.
+    import tldextract
+
     # Empty URL list + no cache dir = the snapshot bundled with tldextract; never touches the network.
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
