@@ -301,21 +301,27 @@ class WatchlistIndex:
         broader scope (95588, or a.evil.gov.cn under gov.cn), while an active entry narrower than any
         allow-list entry still matches (a phishing form docs.qq.com/form/x under the allow-listed qq.com).
         """
-        now = time.time()
         table, overlay = self._state
         builtin = self._builtin
         found: list[tuple[tuple[int, int], str, str, _Rec]] = []
         find = table.find
-        for rank, ckind, cvalue in _candidates(kind, value):
-            key = f"{ckind}\x00{cvalue}"  # _key(), inlined: a URL check makes half a dozen
-            rec = (overlay.get(key) if overlay else None) or find(key)
-            if rec is not None and rec.expires > now:  # _REMOVED has expired at -inf
-                found.append((rank, ckind, cvalue, rec))
-            rec = builtin.get(key)
+        now = 0.0
+        for rank, ckind, cvalue, key in _candidates(kind, value):
+            rec = overlay.get(key) if overlay else None
+            if rec is None:
+                rec = find(key)
             if rec is not None:
-                found.append((rank, ckind, cvalue, rec))
+                now = now or time.time()
+                if rec.expires > now:  # _REMOVED has expired at -inf
+                    found.append((rank, ckind, cvalue, rec))
+            if key in builtin:
+                found.append((rank, ckind, cvalue, builtin[key]))
         if not found:
             return []
+        if len(found) == 1:
+            rank, ckind, cvalue, rec = found[0]
+            return [Match(rec.entry_id, ckind, cvalue, rec.fraud_type, rec.confidence, rec.source,
+                          rec.allowlisted, rec.label)]
         allow_rank = max((f[0] for f in found if f[3].allowlisted), default=None)
         if allow_rank is not None:
             narrower = [f for f in found if not f[3].allowlisted and f[0] > allow_rank]
@@ -414,45 +420,60 @@ def _word_char(text: str, i: int) -> bool:
     return c.isascii() and (c.isalnum() or c == "_")
 
 
-def _labels(host: str) -> int:
-    return host.count(".") + 1
-
-
-def _host_suffixes(host: str) -> Iterable[str]:
-    """a.b.evil.com → a.b.evil.com, b.evil.com, evil.com (never the bare TLD)."""
-    while host.count(".") >= 1:
-        yield host
-        host = host.split(".", 1)[1]
-
-
 def _is_ip(host: str) -> bool:
     return host.startswith("[") or host.replace(".", "").isdigit()
 
 
-def _candidates(kind: str, value: str) -> Iterable[tuple[tuple[int, int], str, str]]:
-    """(specificity, kind, value) of every entry key that could apply; larger specificity = narrower."""
+_Candidate = tuple[tuple[int, int], str, str, str]  # (specificity, kind, value, index key)
+
+
+def _domains(out: list[_Candidate], host: str, labels: int) -> None:
+    """a.b.evil.com → a.b.evil.com, b.evil.com, evil.com (never the bare TLD), as domain candidates."""
+    i = 0
+    while labels >= 2:
+        suffix = host[i:] if i else host
+        out.append(((labels, 0), "domain", suffix, "domain\x00" + suffix))
+        i = host.index(".", i) + 1
+        labels -= 1
+
+
+def _candidates(kind: str, value: str) -> list[_Candidate]:
+    """(specificity, kind, value, key) of every entry that could apply; larger specificity = narrower.
+
+    A list built with slicing and counting, not a generator of splits: a URL check makes half a dozen.
+    """
+    out: list[_Candidate] = []
     if kind == "url":
-        host_port = value.partition("/")[0]
-        host = host_port[: host_port.index("]") + 1] if host_port.startswith("[") else host_port.split(":")[0]
-        full = 128 if _is_ip(host) else _labels(host)
+        cut = value.find("/")
+        host_port = value if cut < 0 else value[:cut]
+        if host_port.startswith("["):
+            host = host_port[: host_port.index("]") + 1]
+        else:
+            colon = host_port.find(":")
+            host = host_port if colon < 0 else host_port[:colon]
+        ip = _is_ip(host)
+        full = 128 if ip else host.count(".") + 1
         # URL entries match at path-segment boundaries: evil.com/a matches evil.com/a/b, not evil.com/ab.
+        base = 1 - len(host_port)
         prefix = value
         while True:
-            yield (full, 1 + len(prefix) - len(host_port)), "url", prefix
-            if "/" not in prefix:
+            out.append(((full, base + len(prefix)), "url", prefix, "url\x00" + prefix))
+            cut = prefix.rfind("/")
+            if cut < 0:
                 break
-            prefix = prefix.rsplit("/", 1)[0]
-        if _is_ip(host):
-            yield (full, 0), "ip", host.strip("[]")
+            prefix = prefix[:cut]
+        if ip:
+            address = host.strip("[]")
+            out.append(((full, 0), "ip", address, "ip\x00" + address))
         else:
-            for suffix in _host_suffixes(host):
-                yield (_labels(suffix), 0), "domain", suffix
+            _domains(out, host, full)
     elif kind == "domain":
-        yield (_labels(value), 1), "url", value
-        for suffix in _host_suffixes(value):
-            yield (_labels(suffix), 0), "domain", suffix
+        labels = value.count(".") + 1
+        out.append(((labels, 1), "url", value, "url\x00" + value))
+        _domains(out, value, labels)
     else:
-        yield (0, 0), kind, value
+        out.append(((0, 0), kind, value, f"{kind}\x00{value}"))
+    return out
 
 
 def _row(key: str, rec: _Rec) -> Row:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -66,10 +67,21 @@ _UPDATE = (
     f"UPDATE watchlist w SET {_SET.format(**_PG)}\nFROM watchlist_stage s\n"
     f"WHERE w.kind = s.kind AND w.value = s.value AND ({_CHANGED.format(**_PG)})"
 )
-# New rows in key order (ids follow it); ON CONFLICT covers a row another transaction inserted meanwhile.
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS watchlist_stage (ord integer, kind varchar(16), value varchar(512), "
+    "fraud_type varchar(40), source varchar(16), confidence float8, status varchar(12), "
+    "first_seen timestamp, last_seen timestamp, expires_at timestamp, report_count integer, note text) "
+    "ON COMMIT DELETE ROWS"
+)
+_EXISTING = (
+    "SELECT string_agg(int4send(s.ord), ''::bytea) FROM watchlist_stage s\n"
+    "WHERE EXISTS (SELECT 1 FROM watchlist w WHERE w.kind = s.kind AND w.value = s.value)"
+)
+# The fallback when the COPY of new rows meets a key another transaction stored meanwhile: the whole batch
+# once more through ON CONFLICT, which merges every stored row — also one committed after the look-up or
+# the UPDATE — and skips those the UPDATE already brought up to date. New rows in key order (ids follow it).
 _INSERT = (
-    f"WITH up AS (INSERT INTO watchlist ({_COLS}) SELECT {_COLS} FROM watchlist_stage s\n"
-    "WHERE NOT EXISTS (SELECT 1 FROM watchlist w WHERE w.kind = s.kind AND w.value = s.value)\n"
+    f"WITH up AS (INSERT INTO watchlist ({_COLS}) SELECT {_COLS} FROM watchlist_stage\n"
     "ORDER BY kind, value\n"
     f"ON CONFLICT (kind, value) DO UPDATE SET {_SET.format(**_PG_CONFLICT)}\n"
     f"WHERE {_CHANGED.format(**_PG_CONFLICT)}\n"
@@ -243,6 +255,9 @@ def _upsert_sqlite(session: Session, rows: Sequence[tuple[Any, ...]]) -> tuple[i
     raw = session.connection().connection.driver_connection
     cur = raw.cursor()  # type: ignore[union-attr]
     try:
+        # Take the write lock first (a write that matches no row), so no other writer can add rows between
+        # reading the largest id and the insert; a plain SELECT here would run before the transaction.
+        cur.execute("UPDATE watchlist SET id = id WHERE id < 0")
         before = cur.execute("SELECT COALESCE(MAX(id), 0) FROM watchlist").fetchone()[0]
         cur.executemany(
             f"INSERT INTO watchlist ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))}) "
@@ -260,32 +275,71 @@ def _upsert_sqlite(session: Session, rows: Sequence[tuple[Any, ...]]) -> tuple[i
 def _upsert_postgresql(session: Session, rows: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS watchlist_stage (kind varchar(16), value varchar(512), "
-            "fraud_type varchar(40), source varchar(16), confidence float8, status varchar(12), first_seen "
-            "timestamp, last_seen timestamp, expires_at timestamp, report_count integer, note text) "
-            "ON COMMIT DELETE ROWS"
-        )
-        # Binary COPY: no text formatting of floats and times on either side.
-        with cur.copy(f"COPY watchlist_stage ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_STAGE_TYPES)
-            for r in rows:
-                copy.write_row(r)
-        # Row counts for the planner: index look-ups for a few rows, hash joins for many.
+        cur.execute(_STAGE)
+        # Binary COPY: no text formatting of floats and times on either side. `ord` is the row's position.
+        with cur.copy(f"COPY watchlist_stage (ord, {_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(("int4", *_STAGE_TYPES))
+            write = copy.write_row
+            for i, r in enumerate(rows):
+                write((i, *r))
+        # Row counts for the planner: index look-ups for a few rows, hash or merge joins for many.
         cur.execute("ANALYZE watchlist_stage (kind, value)")
         big = len(rows) >= _BIG_BATCH
         if big:
             cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)",
                         (_BIG_BATCH_WORK_MEM,))
             work_mem = cur.fetchone()[0]
-        cur.execute(_UPDATE)
-        updated = cur.rowcount
-        cur.execute(_INSERT)
-        inserted, total = cur.fetchone()
+        # Positions of the rows already stored, as one array of big-endian int4 (4 bytes a row, no per-row
+        # result rows); NULL when none is, as for a first import.
+        cur.execute(_EXISTING, binary=True)
+        packed = cur.fetchone()[0]
+        existing = 0 if packed is None else len(packed) // 4
+        updated = inserted = 0
+        if existing:
+            cur.execute(_UPDATE)
+            updated = cur.rowcount
+        if existing < len(rows):
+            inserted, changed = _insert_new(cur, rows, packed)
+            updated += changed
         if big:
             cur.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
         cur.execute("TRUNCATE watchlist_stage")
-    return int(inserted), updated + int(total) - int(inserted)
+    return inserted, updated
+
+
+def _insert_new(cur: Any, rows: Sequence[tuple[Any, ...]], packed: bytes | None) -> tuple[int, int]:
+    """Copy the rows not yet stored straight into the table: (inserted, updated).
+
+    COPY writes a page of rows with one WAL record and no per-row executor work; INSERT … SELECT from the
+    stage took 1.5 times as long for a million new rows, and INSERT … ON CONFLICT (an extra index probe
+    and a second WAL record a row) 2.5 times. Another transaction may have stored one of the keys since
+    the look-up: the unique index then stops the COPY, its savepoint is rolled back, and the whole stage
+    goes through INSERT … ON CONFLICT instead, which merges such a row — slower, never wrong.
+    """
+    from psycopg.errors import UniqueViolation
+
+    if packed:
+        new = np.ones(len(rows), dtype=bool)
+        new[np.frombuffer(packed, dtype=">i4").astype(np.int64)] = False
+        todo: Iterable[tuple[Any, ...]] = [rows[i] for i in np.flatnonzero(new).tolist()]
+    else:
+        todo = rows
+    cur.execute("SAVEPOINT watchlist_new")
+    try:
+        with cur.copy(f"COPY watchlist ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_STAGE_TYPES)
+            write = copy.write_row
+            count = 0
+            for r in todo:
+                write(r)
+                count += 1
+    except UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT watchlist_new")
+        cur.execute(_INSERT)
+        inserted, total = cur.fetchone()
+        return int(inserted), int(total) - int(inserted)
+    cur.execute("RELEASE SAVEPOINT watchlist_new")
+    return count, 0
 
 
 def get_by_keys(session: Session, keys: Sequence[tuple[str, str]]) -> list[EntryRow]:

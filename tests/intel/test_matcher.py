@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 from fanzha.intel.matcher import Row, WatchlistIndex
 from fanzha.store.models import utcnow
@@ -155,3 +156,54 @@ def test_every_entry_is_found_with_its_fields_at_any_table_size():
             assert m.confidence == round(float(np.float32(r.confidence)), 4)
         assert index.match_normalized("wechat", f"id_{n}_x") == []
         assert index.match_normalized("qq", "12345") == []
+
+
+def _reference_candidates(kind: str, value: str):
+    """The candidate keys as first written (split-based generator), to check the faster list builder."""
+
+    def suffixes(host):
+        while host.count(".") >= 1:
+            yield host
+            host = host.split(".", 1)[1]
+
+    def is_ip(host):
+        return host.startswith("[") or host.replace(".", "").isdigit()
+
+    if kind == "url":
+        host_port = value.partition("/")[0]
+        host = host_port[: host_port.index("]") + 1] if host_port.startswith("[") else host_port.split(":")[0]
+        full = 128 if is_ip(host) else host.count(".") + 1
+        prefix = value
+        while True:
+            yield (full, 1 + len(prefix) - len(host_port)), "url", prefix
+            if "/" not in prefix:
+                break
+            prefix = prefix.rsplit("/", 1)[0]
+        if is_ip(host):
+            yield (full, 0), "ip", host.strip("[]")
+        else:
+            for suffix in suffixes(host):
+                yield (suffix.count(".") + 1, 0), "domain", suffix
+    elif kind == "domain":
+        yield (value.count(".") + 1, 1), "url", value
+        for suffix in suffixes(value):
+            yield (suffix.count(".") + 1, 0), "domain", suffix
+    else:
+        yield (0, 0), kind, value
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("url", "a.b.evil.com/x/y/z"), ("url", "evil.com"), ("url", "evil.com:8080/pay/"),
+        ("url", "[::1]:80/a"), ("url", "1.2.3.4/a/b"), ("url", "a..b/c"), ("url", "/x"), ("url", ""),
+        ("domain", "a.b.c.d"), ("domain", "com"), ("domain", "a..b"), ("phone", "+8613812345678"),
+        ("qq", "12345"),
+    ],
+)
+def test_candidate_keys_are_those_of_the_reference_generator(kind, value):
+    from fanzha.intel.matcher import _candidates
+
+    got = [(rank, ckind, cvalue) for rank, ckind, cvalue, _ in _candidates(kind, value)]
+    assert got == list(_reference_candidates(kind, value))
+    assert all(key == f"{ckind}\x00{cvalue}" for _, ckind, cvalue, key in _candidates(kind, value))

@@ -170,3 +170,48 @@ def test_normalisation_never_fails_with_anything_but_invalid_indicator(kind, raw
     except InvalidIndicator:
         return
     assert normalize_value(kind, value) == value
+
+
+def _split_both(raw: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """split_url with its regular-expression fast path and with urlsplit only: result or error message."""
+    import re
+
+    from fanzha.intel import watchlist
+
+    def run() -> object:
+        try:
+            return watchlist.split_url(raw)
+        except InvalidIndicator as exc:
+            return ("error", str(exc))
+
+    fast = run()
+    with monkeypatch.context() as m:
+        m.setattr(watchlist, "_PLAIN_URL", re.compile(r"(?!)"))  # never matches: always urlsplit
+        slow = run()
+    return fast, slow
+
+
+_URL_EDGES = [
+    "https://Evil.COM/Login/?s=1#top", "evil.com", "//evil.com/a", "HTTP://a.b.c:8080/x", "http://a.com:80/x",
+    "http://a.com:443", "http://a.com:65535/p", "http://a.com:65536/p", "http://a.com:99999", "http://a.com:/x",
+    "http://a.com:0/x", "http://a.com:080/x", "a.com:8080", "http://a.com#x/y?z", "http://a.com?x/y#z",
+    "http://a.com/%e4%b8%ad/", "http://a.com/a//b//", "http://user@a.com/x", "http://[::1]:8080/x",
+    "http://1.2.3.4/x", "http://a..com/x", "http://.a.com/x", "http://a.com./x", "http://-a.com",
+    "ftp://a.com/x", "a+b://a.com/x", "1http://a.com", "http://a.com/x://y", "a.com/x://y", "http://a_b.com",
+    "http://a.com\\x", "http://a.com/\\x", "http://a.com:8080:90/x", "http://a.com/中文", "http://例子.中国/x",
+    "http://a.com/x;p=1", "https://t.cn/AbCd", "http://a.com?", "http://a.com#", "http://a", "http://a.1",
+]
+
+
+@pytest.mark.parametrize("raw", _URL_EDGES)
+def test_url_fast_path_agrees_with_urlsplit_on_edge_cases(raw, monkeypatch):
+    fast, slow = _split_both(raw, monkeypatch)
+    assert fast == slow
+
+
+@given(st.text(alphabet="aB0.-_:/?#@[]%\\+;=~ !中", max_size=30))
+def test_url_fast_path_agrees_with_urlsplit_on_any_text(tail):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for raw in (tail, "http://" + tail, "a.com" + tail, "https://x.a.com" + tail):
+            fast, slow = _split_both(raw, monkeypatch)
+            assert fast == slow, raw

@@ -231,3 +231,47 @@ def test_a_batch_of_new_and_known_entries_gets_ids_in_key_order(sessions):
     assert (stats.inserted, stats.updated) == (20, 0)
     new = sorted((r for r in stats.rows if r.id > 10), key=lambda r: r.id)
     assert [r.value for r in new] == sorted(r.value for r in new)
+
+
+def test_postgresql_new_rows_meeting_a_key_stored_meanwhile_are_merged_not_lost(sessions, monkeypatch):
+    """New rows are copied straight into the table; a key another transaction stored after the look-up
+    stops that COPY, and the batch goes in by INSERT … ON CONFLICT instead, with the same result."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL storage detail")
+    repo_watchlist.upsert(engine, _items(10)[::2], "a")  # 5 stored
+    # Make the look-up miss the stored keys, as when they were committed after it ran.
+    monkeypatch.setattr(repo_watchlist, "_EXISTING", "SELECT NULL::bytea")
+    later = [WatchlistItem(i.kind, i.value, first_seen=T0, last_seen=T0 + timedelta(days=1))
+             for i in _items(10)]
+    stats = repo_watchlist.upsert(engine, later, "a")
+    assert (stats.inserted, stats.updated) == (5, 5)
+    state = _state(sessions)
+    assert len(state) == 10 and {row[7] for row in state} == {T0 + timedelta(days=1)}
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(DISTINCT id) FROM watchlist").scalar() == 10
+
+
+def test_concurrent_overlapping_imports_both_succeed(sessions):
+    """Two batches sharing keys, written at the same time: neither fails, every key is stored once."""
+    import threading
+
+    engine = sessions.kw["bind"]
+    batches = [_items(3000)[0::2] + _items(3000)[:1000], _items(3000)[1::2] + _items(3000)[:1000]]
+    results: list = []
+    errors: list = []
+
+    def run(batch):
+        try:
+            results.append(repo_watchlist.upsert(engine, batch, "a"))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(r.inserted for r in results) == 3000
+    assert len(_state(sessions)) == 3000
