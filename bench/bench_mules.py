@@ -4,7 +4,8 @@
 .venv/bin/python bench/bench_mules.py --ledger /tmp/mules/big [--runs 3] [--stages] \
     [--spark-ledger /tmp/mules/s2]
 
---stages adds one run timed per stage (feature SQL, tree scoring, reasons + groups + writing), CPU seconds.
+--stages adds one run timed per stage (feature SQL, first pass + neighbour SQL, tree scoring, reasons + groups
++ writing), CPU and wall seconds.
 """
 
 from __future__ import annotations
@@ -30,25 +31,27 @@ def _time_embedded(ledger: Path, out: Path) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def _time_stages(ledger: Path, out: Path) -> dict[str, float]:
-    """CPU seconds per stage of one embedded run (the same steps as mules.score_ledger)."""
-    cpu = time.process_time()
+def _time_stages(ledger: Path, out: Path) -> dict[str, tuple[float, float]]:
+    """(CPU, wall) seconds per stage of one embedded run (the same steps as mules.score_ledger)."""
+    marks = [(time.process_time(), time.perf_counter())]
     model = mules.load_model()
     con = mules.connect(ledger)
     feats = mules.features_duckdb(con)
-    t_feat = time.process_time()
+    marks.append((time.process_time(), time.perf_counter()))
+    feats = mules.model_features(model, feats, mules.neighbours_duckdb(con))
+    marks.append((time.process_time(), time.perf_counter()))
     scores = model.score(feats)
-    t_score = time.process_time()
+    marks.append((time.process_time(), time.perf_counter()))
     ids = feats.column("account_id").to_pylist()
     suspects = [a for a, s in zip(ids, scores, strict=True) if s >= model.group_threshold]
     con.register("suspects", pa.table({"account_id": suspects}))
     links = con.execute(links_sql()).to_arrow_table()
     mules.write_scores(mules.assemble(model, feats, mules.groups(suspects, links), scores), out)
-    end = time.process_time()
+    marks.append((time.process_time(), time.perf_counter()))
+    names = ("features", "first pass+neighbours", "scoring", "reasons+groups+write")
     return {
-        "features": round(t_feat - cpu, 1),
-        "scoring": round(t_score - t_feat, 1),
-        "reasons+groups+write": round(end - t_score, 1),
+        n: (round(b[0] - a[0], 1), round(b[1] - a[1], 1))
+        for n, a, b in zip(names, marks[:-1], marks[1:], strict=True)
     }
 
 
@@ -81,7 +84,7 @@ def main() -> None:
         )
         if args.stages:
             stages = _time_stages(args.ledger, Path(tmp) / "stages.parquet")
-            print(f"embedded stages, CPU s: {stages}, load average {os.getloadavg()}")
+            print(f"embedded stages, (CPU s, wall s): {stages}, load average {os.getloadavg()}")
         if args.spark_ledger:
             m = pq.ParquetFile(args.spark_ledger / "transfers.parquet").metadata.num_rows
             t = _time_spark(args.spark_ledger, Path(tmp) / "spark.parquet")

@@ -2,7 +2,8 @@
 
 Features and clustering links are computed by Spark SQL over the ledger's Parquet files; the per-account
 feature rows (one per account, far fewer than transfers) come back to the driver as Arrow and are scored,
-explained and grouped by `fanzha.payments.mules`, so both engines give the same scores.
+explained and grouped by `fanzha.payments.mules`, so both engines give the same scores. A two-pass model's
+first-pass scores go back to Spark as a table (one integer per account) for the neighbour query.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from fanzha.payments import mules
-from fanzha.payments.mule_features import feature_sql, links_sql
+from fanzha.payments.mule_features import feature_sql, links_sql, neighbour_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -37,7 +38,12 @@ def score_ledger(ledger: str, spark: SparkSession, model: mules.Model | None = N
     model = model or mules.load_model()
     for name in ("transfers", "accounts"):
         _read(spark, _ledger_path(ledger, name)).createOrReplaceTempView(name)
-    feats = spark.sql(feature_sql("spark")).toArrow()
+
+    def run_neighbours(first_pass: pa.Table) -> pa.Table:
+        spark.createDataFrame(first_pass).createOrReplaceTempView("first_pass")
+        return spark.sql(neighbour_sql()).toArrow()
+
+    feats = mules.model_features(model, spark.sql(feature_sql("spark")).toArrow(), run_neighbours)
     scores = model.score(feats)
     ids = feats.column("account_id").to_pylist()
     suspect_ids = [a for a, s in zip(ids, scores, strict=True) if s >= model.group_threshold]

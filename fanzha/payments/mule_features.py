@@ -75,6 +75,17 @@ FEATURES: tuple[str, ...] = (
     "is_corporate",
 )
 
+# Second pass (graph propagation): the money-weighted first-pass score of an account's counterparties. A
+# rented first-layer card looks like a person paying for a flat, until one sees that its money goes on to
+# accounts that themselves look like mules (the next layer), and a cash-out account is paid by them.
+NEIGHBOUR_FEATURES: tuple[str, ...] = (
+    "payee_score",
+    "payer_score",
+    "payee_score_max",
+    "payer_score_max",
+)
+ALL_FEATURES: tuple[str, ...] = FEATURES + NEIGHBOUR_FEATURES
+
 _SQL = """
 WITH t AS (
   SELECT from_account, to_account, amount_fen, {epoch_ms} AS ts_ms, hour(ts) AS hr, device_id, ip
@@ -88,7 +99,7 @@ ev AS (
   FROM t WHERE from_account IS NOT NULL
 ),
 seq AS (
-  SELECT account_id, cp, is_in, amount_fen, ts_ms, hr,
+  SELECT account_id, is_in, CASE WHEN cp IS NULL THEN 1 ELSE 0 END AS is_cash, amount_fen, ts_ms, hr,
     max(CASE WHEN is_in = 1 THEN ts_ms END) OVER w AS last_in_ms,
     {last_in_amount} OVER w AS last_in_fen
   FROM ev
@@ -99,12 +110,9 @@ agg AS (
   SELECT account_id,
     sum(is_in) AS n_in,
     sum(1 - is_in) AS n_out,
-    count(DISTINCT CASE WHEN is_in = 1 THEN cp END) AS n_payers,
-    count(DISTINCT CASE WHEN is_in = 0 THEN cp END) AS n_payees,
-    count(DISTINCT cp) AS n_cp,
     sum(CASE WHEN is_in = 1 THEN amount_fen ELSE 0 END) AS in_fen,
     sum(CASE WHEN is_in = 0 THEN amount_fen ELSE 0 END) AS out_fen,
-    sum(CASE WHEN is_in = 0 AND cp IS NULL THEN amount_fen ELSE 0 END) AS cash_fen,
+    sum(CASE WHEN is_in = 0 AND is_cash = 1 THEN amount_fen ELSE 0 END) AS cash_fen,
     sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {fast_ms} THEN amount_fen ELSE 0 END) AS fast_fen,
     sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {day_ms} THEN amount_fen ELSE 0 END) AS day_fen,
     sum(CASE WHEN is_in = 0 AND ts_ms - last_in_ms <= {match_ms} AND amount_fen <= last_in_fen
@@ -148,15 +156,18 @@ expo_in AS (
   WHERE e.is_in = 1
   GROUP BY e.account_id
 ),
-pair_in AS (
-  SELECT account_id, cp, min(ts_ms) AS first_ms, sum(amount_fen) AS fen
-  FROM ev WHERE is_in = 1 AND cp IS NOT NULL
+pairs AS (
+  SELECT account_id, cp, max(is_in) AS has_in, max(1 - is_in) AS has_out,
+    min(CASE WHEN is_in = 1 THEN ts_ms END) AS first_in_ms,
+    sum(CASE WHEN is_in = 1 THEN amount_fen ELSE 0 END) AS in_fen
+  FROM ev WHERE cp IS NOT NULL
   GROUP BY account_id, cp
 ),
-new_in AS (
-  SELECT p.account_id,
-    sum(CASE WHEN p.first_ms > g.first_ms + {new_payer_ms} THEN p.fen ELSE 0 END) AS new_in_fen
-  FROM pair_in p JOIN agg g ON p.account_id = g.account_id
+pstat AS (
+  SELECT p.account_id, sum(p.has_in) AS n_payers, sum(p.has_out) AS n_payees, count(*) AS n_cp,
+    sum(CASE WHEN p.has_in = 1 AND p.first_in_ms > g.first_ms + {new_payer_ms} THEN p.in_fen ELSE 0 END)
+      AS new_in_fen
+  FROM pairs p JOIN agg g ON p.account_id = g.account_id
   GROUP BY p.account_id
 ),
 dev AS (
@@ -184,9 +195,9 @@ acc AS (
 SELECT a.account_id,
   CAST(coalesce(g.n_in, 0) AS DOUBLE) AS n_in,
   CAST(coalesce(g.n_out, 0) AS DOUBLE) AS n_out,
-  CAST(coalesce(g.n_payers, 0) AS DOUBLE) AS n_payers,
-  CAST(coalesce(g.n_payees, 0) AS DOUBLE) AS n_payees,
-  CAST(CASE WHEN g.n_in > 0 THEN g.n_payers / g.n_in ELSE 0 END AS DOUBLE) AS payer_ratio,
+  CAST(coalesce(w.n_payers, 0) AS DOUBLE) AS n_payers,
+  CAST(coalesce(w.n_payees, 0) AS DOUBLE) AS n_payees,
+  CAST(CASE WHEN g.n_in > 0 THEN coalesce(w.n_payers, 0) / g.n_in ELSE 0 END AS DOUBLE) AS payer_ratio,
   CAST(coalesce(g.in_fen, 0) / 100.0 AS DOUBLE) AS in_yuan,
   CAST(CASE WHEN g.in_fen > 0 THEN least(g.out_fen / g.in_fen, 1.0) ELSE 0 END AS DOUBLE) AS pass_through,
   CAST(CASE WHEN g.in_fen > 0 THEN least(g.fast_fen / g.in_fen, 1.0) ELSE 0 END AS DOUBLE) AS fast_out_ratio,
@@ -213,7 +224,8 @@ SELECT a.account_id,
   CAST(CASE WHEN g.n_all > 0 THEN g.n_round / g.n_all ELSE 0 END AS DOUBLE) AS round_ratio,
   CAST(CASE WHEN g.n_all > 0 THEN g.n_night / g.n_all ELSE 0 END AS DOUBLE) AS night_ratio,
   CAST(CASE WHEN g.n_all > 0 THEN (g.last_ms - g.first_ms) / 86400000.0 ELSE 0 END AS DOUBLE) AS active_days,
-  CAST(CASE WHEN g.n_all > 0 THEN g.n_cp / (1 + (g.last_ms - g.first_ms) / 86400000.0) ELSE 0 END AS DOUBLE)
+  CAST(CASE WHEN g.n_all > 0 THEN coalesce(w.n_cp, 0) / (1 + (g.last_ms - g.first_ms) / 86400000.0) ELSE 0 END
+    AS DOUBLE)
     AS counterparties_per_day,
   CAST(CASE WHEN g.n_all > 0 THEN greatest((g.first_ms - a.opened_ms) / 86400000.0, 0) ELSE -1 END AS DOUBLE)
     AS days_to_first_txn,
@@ -228,7 +240,7 @@ FROM acc a
 LEFT JOIN agg g ON a.account_id = g.account_id
 LEFT JOIN nb c ON a.account_id = c.account_id
 LEFT JOIN expo_in x ON a.account_id = x.account_id
-LEFT JOIN new_in w ON a.account_id = w.account_id
+LEFT JOIN pstat w ON a.account_id = w.account_id
 LEFT JOIN dev_max d ON a.account_id = d.account_id
 LEFT JOIN ip_max i ON a.account_id = i.account_id
 ORDER BY a.account_id
@@ -265,6 +277,44 @@ JOIN suspects q ON t.to_account = q.account_id
 """
 
 
+# Neighbour features over `transfers`, `accounts` and `first_pass(account_id, score_dm)`: every account's
+# first-pass score in tenths (an integer 0–1000, so sums are exact and both engines agree to the bit).
+# Money weights: a payment of ¥50,000 to a suspect says more than ¥20 of shared dinner. Cash withdrawals have
+# no counterparty and are left out; an account without payees (payers) gets -1.
+_NEIGHBOUR_SQL = """
+WITH t AS (
+  SELECT from_account, to_account, amount_fen FROM transfers
+  WHERE from_account IS NOT NULL AND to_account IS NOT NULL
+),
+ev AS (
+  SELECT from_account AS account_id, to_account AS cp, 0 AS is_in, amount_fen FROM t
+  UNION ALL
+  SELECT to_account AS account_id, from_account AS cp, 1 AS is_in, amount_fen FROM t
+),
+nb AS (
+  SELECT e.account_id,
+    sum(CASE WHEN e.is_in = 0 THEN e.amount_fen ELSE 0 END) AS out_fen,
+    sum(CASE WHEN e.is_in = 1 THEN e.amount_fen ELSE 0 END) AS in_fen,
+    sum(CASE WHEN e.is_in = 0 THEN e.amount_fen * s.score_dm ELSE 0 END) AS out_dm,
+    sum(CASE WHEN e.is_in = 1 THEN e.amount_fen * s.score_dm ELSE 0 END) AS in_dm,
+    max(CASE WHEN e.is_in = 0 THEN s.score_dm END) AS out_max,
+    max(CASE WHEN e.is_in = 1 THEN s.score_dm END) AS in_max
+  FROM ev e JOIN first_pass s ON e.cp = s.account_id
+  GROUP BY e.account_id
+)
+SELECT a.account_id,
+  CAST(CASE WHEN n.out_fen > 0 THEN CAST(n.out_dm AS DOUBLE) / CAST(n.out_fen AS DOUBLE) / 10 ELSE -1 END
+    AS DOUBLE) AS payee_score,
+  CAST(CASE WHEN n.in_fen > 0 THEN CAST(n.in_dm AS DOUBLE) / CAST(n.in_fen AS DOUBLE) / 10 ELSE -1 END
+    AS DOUBLE) AS payer_score,
+  CAST(coalesce(CAST(n.out_max AS DOUBLE) / 10, -1) AS DOUBLE) AS payee_score_max,
+  CAST(coalesce(CAST(n.in_max AS DOUBLE) / 10, -1) AS DOUBLE) AS payer_score_max
+FROM accounts a
+LEFT JOIN nb n ON a.account_id = n.account_id
+ORDER BY a.account_id
+"""
+
+
 def _doubles(sql: str) -> str:
     # Spark reads `86400000.0` as a DECIMAL literal and rounds decimal division; DOUBLE everywhere keeps
     # both engines on the same IEEE arithmetic.
@@ -287,6 +337,11 @@ def feature_sql(dialect: Dialect) -> str:
             last_in_amount=_LAST_NON_NULL[dialect].format(x="CASE WHEN is_in = 1 THEN amount_fen END"),
         )
     )
+
+
+def neighbour_sql() -> str:
+    """The second-pass query (same text for both engines) over `transfers`, `accounts` and `first_pass`."""
+    return _doubles(_NEIGHBOUR_SQL)
 
 
 def links_sql() -> str:

@@ -22,12 +22,12 @@ import yaml
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from fanzha.payments.mule_features import FEATURES, feature_sql, links_sql
+from fanzha.payments.mule_features import ALL_FEATURES, FEATURES, feature_sql, links_sql, neighbour_sql
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "knowledge" / "mule_model.yaml"
 # Reasons are only worked out for accounts scoring at least this (the rest get none, as before); path
 # contributions of trees cost a pass per tree level, which is wasted on the million quiet accounts.
-REASON_MIN_SCORE = 1.0
+REASON_MIN_SCORE = 0.5
 # A feature is named as a reason when it raised the logit by more than this.
 REASON_MIN_LOGIT = 0.5
 # Accounts scored per block by the trees (see TreeModel.score).
@@ -99,6 +99,10 @@ _REASONS: dict[str, Callable[[float, str], str]] = {
     "remote_opened": lambda x, d: "非柜面远程开户",
     "is_merchant": lambda x, d: "商户收款账户",
     "is_corporate": lambda x, d: "对公账户",
+    "payee_score": lambda x, d: f"转出资金流向的账户平均可疑分 {x:.0f}（下一层疑似涉诈账户）",
+    "payer_score": lambda x, d: f"收款来自的账户平均可疑分 {x:.0f}（上一层疑似涉诈账户）",
+    "payee_score_max": lambda x, d: f"曾向可疑分 {x:.0f} 的账户转账",
+    "payer_score_max": lambda x, d: f"曾收到可疑分 {x:.0f} 的账户转入",
 }
 # … and for a feature whose LOW value raised it; a direction without a sentence gives no reason, so a
 # learned coefficient can never produce a sentence that says the opposite of the data.
@@ -212,12 +216,20 @@ class TreeModel:
     version: str = "untrained"
     group_threshold: float = 50.0
     meta: dict[str, Any] = field(default_factory=dict)
+    # Two-pass model: the first pass scores every account from its own features; this model also reads the
+    # money-weighted first-pass scores of each account's counterparties (mule_features.NEIGHBOUR_FEATURES).
+    first_pass: TreeModel | None = None
 
     @classmethod
     def from_data(cls, data: dict[str, Any], path: Path | str = "<model>") -> TreeModel:
         names = list(data["features"])
-        if set(names) - set(FEATURES):
-            raise ValueError(f"{path}: unknown features {sorted(set(names) - set(FEATURES))}")
+        if set(names) - set(ALL_FEATURES):
+            raise ValueError(f"{path}: unknown features {sorted(set(names) - set(ALL_FEATURES))}")
+        first = TreeModel.from_data(data["first_pass"], path) if data.get("first_pass") else None
+        if first is None and set(names) - set(FEATURES):
+            raise ValueError(f"{path}: neighbour features need a first_pass model")
+        if first is not None and set(first.features) - set(FEATURES):
+            raise ValueError(f"{path}: the first pass must use only per-account features")
         trees = [
             {
                 "feature": np.array(t["feature"], dtype=np.int64),
@@ -248,8 +260,10 @@ class TreeModel:
                     "mean",
                     "version",
                     "group_threshold",
+                    "first_pass",
                 }
             },
+            first_pass=first,
         )
 
     def to_data(self) -> dict[str, Any]:
@@ -272,7 +286,7 @@ class TreeModel:
                 }
                 for t in self.trees
             ],
-        }
+        } | ({"first_pass": self.first_pass.to_data()} if self.first_pass is not None else {})
 
     def matrix(self, table: pa.Table) -> np.ndarray:
         cols = [table.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in self.features]
@@ -361,7 +375,10 @@ def load_model(path: Path = MODEL_PATH) -> Model:
             data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if data.get("kind") == "trees":
         if "trees_file" in data:  # the trees live in a JSON file next to the YAML (fast to parse)
-            data["trees"] = orjson.loads((path.parent / data["trees_file"]).read_bytes())["trees"]
+            stored = orjson.loads((path.parent / data["trees_file"]).read_bytes())
+            data["trees"] = stored["trees"]
+            if data.get("first_pass"):
+                data["first_pass"]["trees"] = stored["first_pass_trees"]
         return TreeModel.from_data(data, path)
     return MuleModel.from_data(data, path)
 
@@ -378,13 +395,18 @@ def save_model(model: Model, path: Path = MODEL_PATH) -> None:
     # The YAML keeps what a person reads (version, seeds, features, hyperparameters); the trees go to a JSON
     # file next to it, which parses in milliseconds where YAML takes seconds.
     trees_path = path.with_name(path.stem + ".trees.json")
-    trees_path.write_bytes(orjson.dumps({"version": model.version, "trees": data["trees"]}))
+    stored = {"version": model.version, "trees": data["trees"]}
     head = {k: v for k, v in data.items() if k != "trees"} | {"trees_file": trees_path.name}
+    if "first_pass" in data:
+        stored["first_pass_trees"] = data["first_pass"]["trees"]
+        head["first_pass"] = {k: v for k, v in data["first_pass"].items() if k != "trees"}
+    trees_path.write_bytes(orjson.dumps(stored))
     path.write_text(
         "# Mule scoring model: gradient-boosted trees over the features of fanzha/payments/mule_features.py\n"
-        "# (fanzha mules train --kind trees). The trees are in the JSON file named by trees_file: per tree,\n"
-        "# lists feature (-1 = leaf), threshold (go left when feature <= threshold), left, right, value.\n"
-        + yaml.safe_dump(head, allow_unicode=True, sort_keys=False),
+        "# (fanzha mules train --kind trees; two passes: python -m fanzha.payments.mule_train). The\n"
+        "# trees are in the JSON file named by trees_file: per tree, lists feature (-1 = leaf), threshold\n"
+        "# (go left when feature <= threshold), left, right, value; a first_pass model's under\n"
+        "# first_pass_trees.\n" + yaml.safe_dump(head, allow_unicode=True, sort_keys=False),
         encoding="utf-8",
     )
 
@@ -400,11 +422,19 @@ def fit_trees(
     learning_rate: float = 0.05,
     min_samples_leaf: int = 20,
     l2_regularization: float = 1.0,
+    features: tuple[str, ...] | list[str] = FEATURES,
+    sample_weight: np.ndarray | None = None,
+    first_pass: TreeModel | None = None,
 ) -> TreeModel:
-    """Train gradient-boosted trees (scikit-learn HistGradientBoosting) and export them as plain data."""
+    """Train gradient-boosted trees (scikit-learn HistGradientBoosting) and export them as plain data.
+
+    `table` must hold every column of `features` (the neighbour columns too when there is a first pass).
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = TreeModel(list(FEATURES), [], 0.0, np.zeros(len(FEATURES)), version=version, meta=meta)
+    model = TreeModel(
+        list(features), [], 0.0, np.zeros(len(features)), version=version, meta=meta, first_pass=first_pass
+    )
     x = model.matrix(table)
     gbt = HistGradientBoostingClassifier(
         max_iter=max_iter,
@@ -414,9 +444,9 @@ def fit_trees(
         l2_regularization=l2_regularization,
         early_stopping=False,
         random_state=0,
-    ).fit(x, labels)
+    ).fit(x, labels, sample_weight=sample_weight)
     model.base = float(np.ravel(gbt._baseline_prediction)[0])
-    model.mean = x.mean(axis=0)
+    model.mean = np.average(x, axis=0, weights=sample_weight)
     for (predictor,) in gbt._predictors:
         nodes = predictor.nodes
         leaf = nodes["is_leaf"].astype(bool)
@@ -484,7 +514,7 @@ def reasons(model: Model, table: pa.Table, top: int = 3, scores: np.ndarray | No
     sub = table.take(pa.array(idx))
     contrib, high = model.explain(sub)
     order = np.argsort(-contrib, axis=1)[:, : top + 2]
-    cols = {n: sub.column(n).to_numpy(zero_copy_only=False) for n in FEATURES}
+    cols = {n: sub.column(n).to_numpy(zero_copy_only=False) for n in {*model.features, "active_days"}}
     days = cols["active_days"]
     names = model.features
     for k, i in enumerate(idx):
@@ -565,11 +595,50 @@ def features_duckdb(con: duckdb.DuckDBPyConnection) -> pa.Table:
     return con.execute(feature_sql("duckdb")).to_arrow_table()
 
 
+def first_pass_table(feats: pa.Table, scores: np.ndarray) -> pa.Table:
+    """Table `first_pass(account_id, score_dm)`: first-pass scores in tenths, as exact integers for SQL."""
+    return pa.table(
+        {
+            "account_id": feats.column("account_id"),
+            "score_dm": pa.array(np.rint(np.asarray(scores) * 10).astype(np.int64)),
+        }
+    )
+
+
+def add_neighbours(feats: pa.Table, neighbours: pa.Table) -> pa.Table:
+    """The feature table with the neighbour columns of `neighbour_sql()` (same accounts, same order)."""
+    if not neighbours.column("account_id").equals(feats.column("account_id")):
+        raise ValueError("neighbour features are not aligned with the account features")
+    for name in neighbours.column_names[1:]:
+        feats = feats.append_column(name, neighbours.column(name))
+    return feats
+
+
+def model_features(model: Model, feats: pa.Table, run_neighbours: Callable[[pa.Table], pa.Table]) -> pa.Table:
+    """What `model.score` reads: the per-account features, plus the neighbour features of a two-pass model.
+
+    `run_neighbours(first_pass)` makes the `first_pass` table visible to the engine as `first_pass` and
+    returns the result of `neighbour_sql()`; DuckDB and Spark run the same query text.
+    """
+    first = getattr(model, "first_pass", None)
+    if first is None:
+        return feats
+    return add_neighbours(feats, run_neighbours(first_pass_table(feats, first.score(feats))))
+
+
+def neighbours_duckdb(con: duckdb.DuckDBPyConnection) -> Callable[[pa.Table], pa.Table]:
+    def run(first_pass: pa.Table) -> pa.Table:
+        con.register("first_pass", first_pass)
+        return con.execute(neighbour_sql()).to_arrow_table()
+
+    return run
+
+
 def score_ledger(ledger: Path, model: Model | None = None, threads: int | None = None) -> pa.Table:
     """Score every account of a ledger with the embedded engine (DuckDB) and return the MuleScore table."""
     model = model or load_model()
     con = connect(ledger, threads)
-    feats = features_duckdb(con)
+    feats = model_features(model, features_duckdb(con), neighbours_duckdb(con))
     scores = model.score(feats)
     ids = feats.column("account_id").to_pylist()
     suspects = pa.table(

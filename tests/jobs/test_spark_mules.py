@@ -36,9 +36,26 @@ def test_spark_features_equal_duckdb_features(ledger: Path, spark) -> None:
         )
 
 
+def test_spark_neighbour_features_equal_duckdb(ledger: Path, spark) -> None:
+    from fanzha.payments.mule_features import neighbour_sql
+
+    for name in ("transfers", "accounts"):
+        spark.read.parquet(str(ledger / f"{name}.parquet")).createOrReplaceTempView(name)
+    con = mules.connect(ledger)
+    feats = mules.features_duckdb(con)
+    first = mules.first_pass_table(feats, np.linspace(0.0, 100.0, feats.num_rows))
+    spark.createDataFrame(first).createOrReplaceTempView("first_pass")
+    on_spark = spark.sql(neighbour_sql()).toArrow()
+    embedded = mules.neighbours_duckdb(con)(first)
+    assert on_spark.column_names == embedded.column_names
+    assert on_spark.column("account_id").to_pylist() == embedded.column("account_id").to_pylist()
+    for name in embedded.column_names[1:]:  # integer sums: identical, not merely close
+        np.testing.assert_array_equal(on_spark.column(name).to_numpy(), embedded.column(name).to_numpy())
+
+
 def test_spark_scores_equal_embedded_scores(ledger: Path, spark) -> None:
-    # The bundled model (gradient-boosted trees) and hand-set logistic weights (which put the ring above the
-    # group threshold, so the groups are compared too) must give identical results on both engines.
+    # The bundled model (two-pass gradient-boosted trees) and hand-set logistic weights (which put the ring
+    # above the group threshold, so the groups are compared too) must give identical results on both engines.
     for model in (mules.load_model(), hand_model()):
         on_spark = spark_mules.score_ledger(str(ledger), spark, model)
         _assert_same(on_spark, mules.score_ledger(ledger, model))

@@ -13,12 +13,21 @@ import pyarrow.parquet as pq
 import pytest
 
 from fanzha.payments import mules
-from fanzha.payments.mule_features import FEATURES, MAX_SHARED_KEY_ACCOUNTS
+from fanzha.payments.mule_features import (
+    ALL_FEATURES,
+    FEATURES,
+    MAX_SHARED_KEY_ACCOUNTS,
+    NEIGHBOUR_FEATURES,
+    neighbour_sql,
+)
 from fanzha.payments.schema import ACCOUNTS, LABELS_ACCOUNTS, TRANSFERS
 
 T0 = datetime(2026, 3, 1, 9, 0)
 MULES = ["m1", "m2", "m3"]
-HELD_OUT_SEEDS = (2, 3, 4)  # seeds never trained on: 3 = validation, 4 (and earlier 2) = held-out test
+# Seeds never trained on: 3 and 4 choose features and hyperparameters (validation), 11–13 are the fresh
+# held-out ledgers model 4 is reported on (seed 2 was held out for models 1–3 and is a training seed now).
+VALIDATION_SEEDS = (3, 4)
+REPORT_SEEDS = (11, 12, 13)
 
 
 def build_ledger(out: Path, seed: int = 7) -> Path:
@@ -252,20 +261,26 @@ def test_victims_are_not_positives(ledger: Path) -> None:
     assert labels.tolist() == [1, 0, 0, 1]
 
 
-def test_bundled_model_records_its_training_seed_and_simulator() -> None:
+def test_bundled_model_records_its_training_seeds_and_simulator() -> None:
     model = mules.load_model()
-    assert model.meta["training_seed"] not in HELD_OUT_SEEDS
+    seeds = set(model.meta["training_seeds"])
+    assert len(seeds) >= 2 and not seeds & {*VALIDATION_SEEDS, *REPORT_SEEDS}
     assert model.meta["simulator_version"]
-    assert model.features and set(model.features) <= set(FEATURES)
+    assert model.features and set(model.features) <= set(ALL_FEATURES)
+    # two passes: the first reads only the account's own features, the second also its neighbours' scores
+    assert isinstance(model, mules.TreeModel) and model.first_pass is not None
+    assert set(model.first_pass.features) <= set(FEATURES)
+    assert set(NEIGHBOUR_FEATURES) <= set(model.features)
 
 
-def test_model_round_trips_through_yaml(tmp_path: Path, features: pa.Table) -> None:
+def test_model_round_trips_through_yaml(tmp_path: Path, ledger: Path) -> None:
     model = mules.load_model()
     mules.save_model(model, tmp_path / "m.yaml")
     mules.save_model(model, tmp_path / "m.json")
+    expected = mules.score_ledger(ledger, model)
     for again in (mules.load_model(tmp_path / "m.yaml"), mules.load_model(tmp_path / "m.json")):
         assert again.features == model.features and again.version == model.version
-        np.testing.assert_array_equal(again.score(features), model.score(features))
+        assert mules.score_ledger(ledger, again).equals(expected)
 
 
 def test_logistic_model_round_trips_through_yaml(tmp_path: Path) -> None:
@@ -337,3 +352,59 @@ def test_tree_model_scores_a_ledger_with_groups(trees: mules.TreeModel, ledger: 
     assert scores.schema == mules.MULE_SCORES
     rows = {r["account_id"]: r for r in scores.to_pylist()}
     assert min(rows[m]["score"] for m in MULES) > max(r["score"] for a, r in rows.items() if a not in MULES)
+
+
+def test_neighbour_features_weigh_counterparties_scores_by_money(ledger: Path, features: pa.Table) -> None:
+    con = mules.connect(ledger)
+    ids = features.column("account_id").to_pylist()
+    first = mules.first_pass_table(features, np.array([90.0 if a in MULES else 2.04 for a in ids]))
+    assert first.column("score_dm").to_pylist()[ids.index("m1")] == 900
+    nb = mules.neighbours_duckdb(con)(first)
+    assert nb.column_names == ["account_id", *NEIGHBOUR_FEATURES]
+    full = mules.add_neighbours(features, nb)
+    m1, m3, v0, n0 = (_row(full, a) for a in ("m1", "m3", "v00", "n00"))
+    assert m1["payee_score"] == 90.0 and m1["payer_score"] == pytest.approx(2.0)  # pays m3, paid by victims
+    assert m3["payer_score"] == 90.0 and m3["payee_score"] == -1  # only cash withdrawals go out
+    assert v0["payee_score_max"] == 90.0 and n0["payer_score_max"] <= 2.0
+    with pytest.raises(ValueError):
+        mules.add_neighbours(features, nb.slice(1))
+    assert "first_pass" in neighbour_sql()
+
+
+@pytest.fixture(scope="module")
+def two_pass(features: pa.Table, ledger: Path) -> mules.TreeModel:
+    labels = mules.load_labels(ledger, features.column("account_id").to_pylist())
+    small = {"max_iter": 10, "max_depth": 3, "learning_rate": 0.1, "min_samples_leaf": 2}
+    first = mules.fit_trees(features, labels, version="test-first", meta={}, **small)
+    full = mules.model_features(
+        mules.TreeModel([], [], 0.0, np.zeros(0), first_pass=first),
+        features,
+        mules.neighbours_duckdb(mules.connect(ledger)),
+    )
+    return mules.fit_trees(
+        full, labels, version="test-two-pass", meta={}, features=ALL_FEATURES, first_pass=first, **small
+    )
+
+
+def test_two_pass_model_scores_explains_and_round_trips(
+    two_pass: mules.TreeModel, ledger: Path, tmp_path: Path
+) -> None:
+    scores = mules.score_ledger(ledger, two_pass)
+    rows = {r["account_id"]: r for r in scores.to_pylist()}
+    assert min(rows[m]["score"] for m in MULES) > max(r["score"] for a, r in rows.items() if a not in MULES)
+    m1 = orjson.loads(rows["m1"]["reasons"])
+    assert 1 <= len(m1) <= 3 and all(any("\u4e00" <= ch <= "\u9fff" for ch in r) for r in m1)
+    for path in (tmp_path / "m.yaml", tmp_path / "m.json"):
+        mules.save_model(two_pass, path)
+        again = mules.load_model(path)
+        assert isinstance(again, mules.TreeModel) and again.first_pass is not None
+        assert again.first_pass.features == two_pass.first_pass.features
+        assert mules.score_ledger(ledger, again).equals(scores)
+    assert "first_pass_trees" in orjson.loads((tmp_path / "m.trees.json").read_bytes())
+
+
+def test_neighbour_features_need_a_first_pass(two_pass: mules.TreeModel) -> None:
+    data = two_pass.to_data()
+    data.pop("first_pass")
+    with pytest.raises(ValueError, match="first_pass"):
+        mules.TreeModel.from_data(data)
