@@ -171,59 +171,50 @@ def _simulator_version(ledger: Path) -> str | None:
 
 @app.command("train")
 def train(
-    ledger: LedgerOpt,
-    seed: Annotated[int, typer.Option(help="The simulator seed of this ledger (recorded in the model).")],
+    ledger: Annotated[
+        list[Path], typer.Option(help="A TRAINING ledger (repeat for several simulator seeds).")
+    ],
+    version: Annotated[str, typer.Option(help="Model version to record.")],
+    validate: Annotated[
+        list[Path] | None, typer.Option(help="A validation ledger, only scored and printed (repeatable).")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Model file (default: the bundled mule_model.yaml).")
     ] = None,
-    version: Annotated[str, typer.Option(help="Model version to record.")] = "1",
-    kind: Annotated[str, typer.Option(help="trees (gradient-boosted, default) or logistic.")] = "trees",
-    trees: Annotated[int, typer.Option(min=1, help="Boosting rounds (trees).")] = 300,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-fitting folds of the first pass.")] = 2,
+    negatives: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Share of non-mule accounts kept (weighted back).")
+    ] = 0.25,
+    trees: Annotated[int, typer.Option(min=1, help="Boosting rounds (trees) of each pass.")] = 300,
     depth: Annotated[int, typer.Option(min=1, max=8, help="Maximum tree depth.")] = 4,
     learning_rate: Annotated[float, typer.Option(help="Shrinkage per tree.")] = 0.05,
     min_leaf: Annotated[int, typer.Option(min=1, help="Minimum training accounts per leaf.")] = 20,
 ) -> None:
-    """Fit the scoring model on a TRAINING ledger's labels; never on the held-out seed.
+    """Fit the two-pass scoring model on TRAINING ledgers' labels; never on a held-out seed.
 
-    Records the training seed and the simulator's generator version (from manifest.json) in the model.
-    Example: fanzha mules train --ledger data/train_seed1 --seed 1 --version 3-gbt-seed1
+    Pass 1 scores accounts from their own features; pass 2 adds the money-weighted first-pass scores of
+    each account's payers and payees (see docs/payments_mules.md). The seeds and the simulator version
+    come from each ledger's manifest.json and are recorded in the model.
+    Example: fanzha mules train --ledger s1 --ledger s2 --validate s3 --version 5-local
     """
-    from fanzha.payments import mules
+    from fanzha.payments import mule_train, mules
 
-    if kind not in {"trees", "logistic"}:
-        raise _fail(f"unknown kind {kind!r}: use trees or logistic")
-    if not ledger.is_dir():
-        raise _fail(f"账本目录不存在 (no ledger folder): {ledger}")
-    con = mules.connect(ledger)
-    feats = mules.features_duckdb(con)
-    labels = _labels(ledger, feats)
-    meta: dict[str, Any] = {
-        "training_seed": seed,
-        "simulator_version": _simulator_version(ledger),
-        "training_accounts": feats.num_rows,
-        "positive_roles": sorted(mules.POSITIVE_ROLES),
+    validation = validate or []
+    for path in [*ledger, *validation]:
+        if not path.is_dir():
+            raise _fail(f"账本目录不存在 (no ledger folder): {path}")
+    clash = mule_train.seeds(ledger) & mule_train.seeds(validation)
+    if clash:
+        raise _fail(f"种子 {sorted(clash)} 既用于训练又用于验证 (seeds both trained and validated on)")
+    hyper = {
+        "max_iter": trees, "max_depth": depth, "learning_rate": learning_rate, "min_samples_leaf": min_leaf
     }
-    if kind == "trees":
-        meta["hyperparameters"] = {
-            "trees": trees,
-            "max_depth": depth,
-            "learning_rate": learning_rate,
-            "min_samples_leaf": min_leaf,
-            "l2_regularization": 1.0,
-        }
-        model = mules.fit_trees(
-            feats,
-            labels,
-            version=version,
-            meta=meta,
-            max_iter=trees,
-            max_depth=depth,
-            learning_rate=learning_rate,
-            min_samples_leaf=min_leaf,
-        )
-    else:
-        model = mules.fit(feats, labels, version=version, meta=meta)
+    model = mule_train.train(
+        ledger, version=version, folds=folds, negatives=negatives, hyper=hyper,
+        log=lambda line: typer.echo(line, err=True),
+    )
     path = out or mules.MODEL_PATH
     mules.save_model(model, path)
-    m = mules.evaluate(model.score(feats), labels)
-    typer.echo(f"模型已写入 {path}（训练集 PR-AUC {m.get('pr_auc', float('nan')):.4f}，仅供参考）")
+    typer.echo(f"模型已写入 / model written to {path}")
+    for line in mule_train.validation_lines(model, validation):
+        typer.echo(line)

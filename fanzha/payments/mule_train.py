@@ -1,6 +1,6 @@
 """Train the bundled two-pass mule model on several simulated ledgers (model 4 and later).
 
-    .venv/bin/python -m fanzha.payments.mule_train --train /tmp/mz2/s1 --train /tmp/mz2/s2 … \
+    .venv/bin/fanzha mules train --ledger /tmp/mz2/s1 --ledger /tmp/mz2/s2 … \
         --validate /tmp/mz2/s3 --validate /tmp/mz2/s4 --version 4-gbt2-8seeds [--out FILE]
 
 Pass 1: gradient-boosted trees over the per-account features (`mule_features.FEATURES`). Pass 2: trees over
@@ -17,7 +17,6 @@ The seeds (from each ledger's manifest.json) are recorded in the model; validati
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 from pathlib import Path
@@ -132,52 +131,22 @@ def train(
     return model
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--train", type=Path, action="append", required=True, help="Training ledger.")
-    parser.add_argument("--validate", type=Path, action="append", default=[], help="Validation ledger.")
-    parser.add_argument("--out", type=Path, default=mules.MODEL_PATH)
-    parser.add_argument("--version", required=True)
-    parser.add_argument("--folds", type=int, default=2)
-    parser.add_argument("--negatives", type=float, default=0.25, help="Share of negatives kept.")
-    parser.add_argument("--trees", type=int, default=300)
-    parser.add_argument("--depth", type=int, default=4)
-    parser.add_argument("--learning-rate", type=float, default=0.05)
-    parser.add_argument("--min-leaf", type=int, default=20)
-    parser.add_argument("--first-trees", type=int, help="Trees of the first pass (default: --trees).")
-    args = parser.parse_args()
-    seen = {_manifest(p).get("seed") for p in args.train}
-    clash = seen & {_manifest(p).get("seed") for p in args.validate}
-    if clash:
-        parser.error(f"seeds {sorted(clash)} are both training and validation ledgers")
-    hyper = {
-        "max_iter": args.trees,
-        "max_depth": args.depth,
-        "learning_rate": args.learning_rate,
-        "min_samples_leaf": args.min_leaf,
-    }
-    first = {"max_iter": args.first_trees} if args.first_trees else None
-    model = train(
-        args.train,
-        version=args.version,
-        folds=args.folds,
-        negatives=args.negatives,
-        hyper=hyper,
-        hyper_first=first,
-    )
-    mules.save_model(model, args.out)
-    print(f"model written to {args.out}")
-    for ledger in args.validate:
+def seeds(ledgers: list[Path]) -> set[Any]:
+    """The simulator seeds of these ledgers (from manifest.json; a ledger without one has none)."""
+    return {seed for p in ledgers if (seed := _manifest(p).get("seed")) is not None}
+
+
+def validation_lines(model: mules.TreeModel, ledgers: list[Path]) -> list[str]:
+    """Score each validation ledger with the full pipeline and describe the result in one line."""
+    lines = []
+    for ledger in ledgers:
         table = mules.score_ledger(ledger, model)
         labels = mules.load_labels(ledger, table.column("account_id").to_pylist())
         m = mules.evaluate(table.column("score").to_numpy(), labels)
-        print(
+        lines.append(
             f"validation seed {_manifest(ledger).get('seed')}: positives {m['positives']}, "
             f"recall at P>=80% {m['recall_at_precision_0.8']:.1%}, at P>=90% "
             f"{m['recall_at_precision_0.9']:.1%}, PR-AUC {m['pr_auc']:.4f}, "
             f"threshold {m.get('threshold_at_precision_0.8', float('nan')):.2f}"
         )
-
-
-if __name__ == "__main__":
-    main()
+    return lines

@@ -403,7 +403,7 @@ def save_model(model: Model, path: Path = MODEL_PATH) -> None:
     trees_path.write_bytes(orjson.dumps(stored))
     path.write_text(
         "# Mule scoring model: gradient-boosted trees over the features of fanzha/payments/mule_features.py\n"
-        "# (fanzha mules train --kind trees; two passes: python -m fanzha.payments.mule_train). The\n"
+        "# (fanzha mules train: two passes, the second over neighbours' first-pass scores). The\n"
         "# trees are in the JSON file named by trees_file: per tree, lists feature (-1 = leaf), threshold\n"
         "# (go left when feature <= threshold), left, right, value; a first_pass model's under\n"
         "# first_pass_trees.\n" + yaml.safe_dump(head, allow_unicode=True, sort_keys=False),

@@ -408,3 +408,24 @@ def test_neighbour_features_need_a_first_pass(two_pass: mules.TreeModel) -> None
     data.pop("first_pass")
     with pytest.raises(ValueError, match="first_pass"):
         mules.TreeModel.from_data(data)
+
+
+def test_cli_trains_the_two_pass_model_and_refuses_a_validation_seed_it_trained_on(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fanzha.cli import app
+
+    a, b, c = (build_ledger(tmp_path / f"s{seed}", seed=seed) for seed in (21, 22, 23))
+    for path, seed in ((a, 21), (b, 22), (c, 23)):
+        (path / "manifest.json").write_text(f'{{"seed": {seed}, "generator_version": "test"}}')
+    out = tmp_path / "model.yaml"
+    runner = CliRunner()
+    args = ["mules", "train", "--ledger", str(a), "--ledger", str(b), "--version", "t-cli", "--trees", "20"]
+    r = runner.invoke(app, [*args, "--validate", str(c), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "validation seed 23" in r.stdout
+    model = mules.load_model(out)
+    assert model.version == "t-cli" and model.first_pass is not None
+    assert sorted(model.meta["training_seeds"]) == [21, 22]
+    clash = runner.invoke(app, [*args, "--validate", str(a), "--out", str(tmp_path / "other.yaml")])
+    assert clash.exit_code != 0 and not (tmp_path / "other.yaml").exists()
