@@ -81,3 +81,18 @@ def hashed_ngram_entries(
     scale = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
     data = np.repeat(scale, counts)
     return indices.astype(np.int32), indptr, data
+
+
+def presence_log_ratio(x: sp.csr_matrix, positive: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """|log-count ratio| of each column between positive and other rows (NB-SVM, Wang & Manning 2012).
+
+    Presence (value > 0) is counted per row, smoothed with `alpha`: r_j = |log((p_j/|p|) / (q_j/|q|))|.
+    Training multiplies the n-gram columns by r**power before fitting a linear head and folds the same
+    factor into the head's weights, so scoring is unchanged.
+    """
+    present = x.copy()
+    present.data = (present.data > 0).astype(np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    p = np.asarray(present[positive].sum(axis=0)).ravel() + alpha
+    q = np.asarray(present[~positive].sum(axis=0)).ravel() + alpha
+    return np.abs(np.log((p / p.sum()) / (q / q.sum())))

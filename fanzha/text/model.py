@@ -1,9 +1,11 @@
-"""The statistical text classifier: hashed n-grams plus rule and indicator features, two linear heads.
+"""The statistical text classifier: hashed n-grams plus rule and indicator features, two heads.
 
-The verdict head separates normal / spam / fraud; the type head names the fraud type. Both are multinomial
-logistic regressions over the same features, so fusing rules, indicators and text is learned from data
-rather than tuned by hand. The estimator follows scikit-learn's shape (`fit`, `predict_proba`,
-hyper-parameters in `__init__`) and persists as one versioned `.npz` file.
+The verdict head separates normal / spam / fraud; the type head names the fraud type. The type head is a
+multinomial logistic regression; the verdict head is one too, or (model 1.3) a network with one ReLU hidden
+layer over the same features, whose first layer shares the one sparse product with the type head. Fusing
+rules, indicators and text is learned from data rather than tuned by hand. The estimator follows
+scikit-learn's shape (`fit`, `predict_proba`, hyper-parameters in `__init__`) and persists as one versioned
+`.npz` file.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ if TYPE_CHECKING:
     import scipy.sparse as sp
 
 VERDICT_CLASSES = ("normal", "spam", "fraud")
-FORMAT = "fanzha-text-model/1"
+FORMAT = "fanzha-text-model/2"
+# /1: linear verdict head only. /2 adds the optional hidden layer (arrays out_coef, out_intercept).
+_READABLE_FORMATS = ("fanzha-text-model/1", FORMAT)
 # Up to this many texts, _text_logits sums rows in NumPy instead of building a CSR matrix.
 _SMALL_BATCH = 8
 
@@ -48,7 +52,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 class FraudTextClassifier:
-    """Linear classifier over hashed character n-grams and dense rule/indicator features."""
+    """Classifier over hashed character n-grams and dense rule/indicator features (see the module doc)."""
 
     def __init__(
         self,
@@ -71,6 +75,11 @@ class FraudTextClassifier:
     type_classes_: list[str]
     calibration_: tuple[float, float]
     metadata_: dict[str, Any]
+    # Verdict head with a hidden layer: the first `h` columns of coef_/intercept_ are the hidden units
+    # (ReLU), out_coef_ (h x 3) and out_intercept_ (3) map them to the verdict logits. None: the first three
+    # columns are the verdict logits (a linear head).
+    out_coef_: np.ndarray | None = None
+    out_intercept_: np.ndarray | None = None
 
     def _design(self, texts: Sequence[str], dense: np.ndarray) -> sp.csr_matrix:
         import scipy.sparse as sp
@@ -104,7 +113,13 @@ class FraudTextClassifier:
         self.type_classes_ = type_classes
         self.calibration_ = (1.0, 0.0)
         self.metadata_ = {}
+        self.out_coef_ = self.out_intercept_ = None
         return self
+
+    @property
+    def verdict_width(self) -> int:
+        """Columns of coef_ that belong to the verdict head (3 logits, or the hidden units)."""
+        return len(VERDICT_CLASSES) if self.out_coef_ is None else self.out_coef_.shape[0]
 
     def _text_logits(self, texts: Sequence[str]) -> np.ndarray:
         """The n-gram part of the logits: hashed n-gram matrix @ n-gram weights (float32).
@@ -133,8 +148,12 @@ class FraudTextClassifier:
     def _raw(self, texts: Sequence[str], dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         width = 1 << self.bits
         logits = self._text_logits(texts) + dense.astype(np.float32) @ self.coef_[width:] + self.intercept_
-        nv = len(VERDICT_CLASSES)
-        return _softmax(logits[:, :nv]), _softmax(logits[:, nv:])
+        nv = self.verdict_width
+        if self.out_coef_ is None:
+            verdict = logits[:, :nv]
+        else:
+            verdict = np.maximum(logits[:, :nv], 0.0) @ self.out_coef_ + self.out_intercept_
+        return _softmax(verdict), _softmax(logits[:, nv:])
 
     def fraud_logit(self, texts: Sequence[str], dense: np.ndarray) -> np.ndarray:
         """The uncalibrated fraud log-odds, before Platt scaling."""
@@ -171,7 +190,14 @@ class FraudTextClassifier:
             "type_classes": self.type_classes_,
             "calibration": list(self.calibration_),
             "metadata": self.metadata_,
+            "hidden_units": 0 if self.out_coef_ is None else int(self.out_coef_.shape[0]),
         }
+        arrays = {}
+        if self.out_coef_ is not None and self.out_intercept_ is not None:
+            arrays = {
+                "out_coef": self.out_coef_.astype(np.float32),
+                "out_intercept": self.out_intercept_.astype(np.float32),
+            }
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
             np.savez_compressed(
@@ -179,14 +205,15 @@ class FraudTextClassifier:
                 coef=self.coef_.astype(np.float16),
                 intercept=self.intercept_,
                 meta=np.array(json.dumps(meta, ensure_ascii=False)),
+                **arrays,
             )
 
     @classmethod
     def load(cls, path: Path) -> FraudTextClassifier:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(str(npz["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path}: not a {FORMAT} file")
+            if meta.get("format") not in _READABLE_FORMATS:
+                raise ValueError(f"{path}: not a {' or '.join(_READABLE_FORMATS)} file")
             model = cls(
                 bits=meta["bits"],
                 max_order=meta["max_order"],
@@ -195,6 +222,9 @@ class FraudTextClassifier:
             )
             model.coef_ = npz["coef"].astype(np.float32)
             model.intercept_ = npz["intercept"].astype(np.float32)
+            if meta.get("hidden_units"):
+                model.out_coef_ = npz["out_coef"].astype(np.float32)
+                model.out_intercept_ = npz["out_intercept"].astype(np.float32)
         model.dense_names_ = meta["dense_names"]
         model.type_classes_ = meta["type_classes"]
         model.calibration_ = (float(meta["calibration"][0]), float(meta["calibration"][1]))

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fanzha.text.features import hashed_ngrams
+from fanzha.text.features import hashed_ngrams, presence_log_ratio
 
 
 def test_batch_rows_equal_single_rows_so_batching_never_changes_a_score():
@@ -38,3 +38,13 @@ def test_any_text_gives_positive_in_range_features(texts):
     assert x.shape[0] == len(texts)
     assert np.all(x.data > 0)
     assert np.all(x.indices < 1 << 14)
+
+
+def test_presence_log_ratio_is_large_for_class_specific_columns_and_counts_presence_once():
+    import scipy.sparse as sp
+
+    # column 0: only in positive rows (once with a big value); column 1: everywhere; column 2: only negative
+    x = sp.csr_matrix(np.array([[5.0, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1]], dtype=np.float32))
+    r = presence_log_ratio(x, np.array([True, True, False, False]), alpha=1.0)
+    # p = (3, 3, 1) / 7, q = (1, 3, 3) / 7: |log 3|, 0, |log 1/3|
+    np.testing.assert_allclose(r, [np.log(3), 0.0, np.log(3)], rtol=1e-6)
