@@ -15,6 +15,7 @@ from fanzha.settings import Settings
 from fanzha.store.db import make_engine, make_sessionmaker, migrate
 from fanzha.store.repo_users import create_user, issue_token
 from tests.api.conftest import PASSWORD, USERS
+from tests.payments.test_trace import SPLIT_MERGE, write_ledger
 
 EXAMPLES_PER_OPERATION = 15
 
@@ -29,7 +30,9 @@ def fuzz_app(tmp_path_factory, detector) -> Iterator[tuple[object, str]]:
         users = {name: create_user(s, name, PASSWORD, role, region) for name, (role, region) in USERS.items()}
         token = issue_token(s, users["admin"].id, ttl_minutes=60)
     engine.dispose()
-    app_settings = Settings(database_url=url, data_dir=data, max_body_bytes=64 * 1024)
+    # A ledger, so traces of the cases the fuzzer records run for real (no ledger would be a 503 by design).
+    ledger = write_ledger(data / "ledger", SPLIT_MERGE)
+    app_settings = Settings(database_url=url, data_dir=data, max_body_bytes=64 * 1024, ledger_dir=ledger)
     yield create_app(app_settings, detector=detector), token
 
 
