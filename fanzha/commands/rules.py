@@ -36,6 +36,9 @@ def backtest(
         Path | None,
         typer.Option(help="Parquet: account_id, score — computed on data before the warm-up cut only."),
     ] = None,
+    watchlist: Annotated[
+        Path | None, typer.Option(help="Watchlist file (CSV, or STIX 2.1 bundle .json) for the payee rules.")
+    ] = None,
     text: Annotated[
         bool, typer.Option("--text/--no-text", help="Score remarks with the text engine (as the service).")
     ] = True,
@@ -53,9 +56,15 @@ def backtest(
 
         detector = Detector.from_settings()
     try:
+        index = None
+        if watchlist is not None:
+            from fanzha.payments.backtest import load_watchlist
+
+            index, entries, rejected = load_watchlist(watchlist)
+            typer.echo(f"watchlist: {entries} entries, {rejected} rows rejected", err=True)
         report = run(ledger, load_rules(rules), warmup, limit,
-                     MuleScores.load(mule_scores) if mule_scores else None, detector)
-    except (LedgerError, RulesError, OSError) as exc:
+                     MuleScores.load(mule_scores) if mule_scores else None, detector, index)
+    except (LedgerError, RulesError, OSError, ValueError) as exc:
         typer.secho(f"错误 / error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     sys.stdout.buffer.write(report.to_json() + b"\n")

@@ -16,6 +16,7 @@ from fanzha.payments.rules import RuleSet, load_rules
 from fanzha.payments.state import account_hash, build_state
 
 if TYPE_CHECKING:
+    from fanzha.intel.matcher import WatchlistIndex
     from fanzha.text.detector import Detector
 
 
@@ -58,13 +59,15 @@ def backtest(
     limit: int | None = None,
     mule_scores: MuleScores | None = None,
     detector: Detector | None = None,
+    watchlist: WatchlistIndex | None = None,
 ) -> BacktestReport:
     """Build state from the first `warmup` share of time, then check each later transfer and record it.
 
     Only transfers between two accounts count: the fraud side is a victim paying a first-layer mule (what a
     transfer check at the victim's bank can stop); later laundering hops are skipped, not scored as legit.
-    `detector` scores remarks with the text engine as the service does. `mule_scores` should come from data
-    before the warm-up cut: scores computed on the whole ledger know the future and flatter the rules.
+    `detector` scores remarks with the text engine as the service does; `watchlist` feeds the payee rules.
+    `mule_scores` and the watchlist should hold only what was known before the warm-up cut: anything learnt
+    from the whole ledger knows the future and flatters the rules.
     """
     rules = rules or load_rules()
     tr_path = find_table(ledger_dir, "transfers")
@@ -88,7 +91,8 @@ def backtest(
     ).fetchall()
     con.close()
     checker = TransferChecker(
-        build_state(ledger_dir, until_ms=cut), rules, mule_scores=mule_scores, detector=detector
+        build_state(ledger_dir, until_ms=cut), rules, mule_scores=mule_scores, detector=detector,
+        watchlist=watchlist,
     )
     report = BacktestReport(rules.version, rules={r.id: {"fraud": 0, "legit": 0} for r in rules.rules})
     decisions: Counter[tuple[str, str]] = Counter()
@@ -120,3 +124,16 @@ def backtest(
                         for d in ("allow", "confirm", "hold", "block")}
     return report
 
+
+
+def load_watchlist(path: Path) -> tuple[WatchlistIndex, int, int]:
+    """A watchlist file (CSV, or a STIX 2.1 bundle as .json) as an index; (index, entries, rejected rows)."""
+    from fanzha.intel import csvio, stix
+    from fanzha.intel.matcher import WatchlistIndex
+
+    data = path.read_bytes()
+    parsed = stix.read_bundle(data) if path.suffix.lower() == ".json" else csvio.read_csv(csvio.decode(data))
+    index = WatchlistIndex()
+    for item in parsed.items:
+        index.add(item)
+    return index, len(parsed.items), len(parsed.errors)

@@ -58,3 +58,28 @@ def test_backtest_scores_remarks_with_the_text_engine_when_given(tmp_path):
     assert without["rules"]["remark_fraud"]["fraud"] == 0
     assert with_text["rules"]["remark_fraud"]["fraud"] == 1
     assert with_text["rules"]["remark_fraud"]["legit"] == 0  # "房租" is not scam wording
+
+
+def test_backtest_takes_a_watchlist_file_for_the_payee_rules(tmp_path):
+    tr = [(f"t{k}", datetime(2026, 10, 1 + 2 * k, 12), "A", "B", 20_000, "mobile", "房租") for k in range(15)]
+    tr.append(("f1", datetime(2026, 11, 21, 12), "A", "88880001", 50_000, "mobile", None))
+    ledger = write_ledger(tmp_path / "l", tr, labels=[False] * 15 + [True])
+    listed = tmp_path / "watchlist.csv"
+    listed.write_text(
+        "kind,value,fraud_type\npayment_account,8888-0001,impersonate_police\nphone,not-a-phone,fake_loan\n"
+    )
+    runner = CliRunner()
+    base = ["rules", "backtest", "--ledger", str(ledger), "--no-text"]
+    plain = orjson.loads(runner.invoke(app, base).stdout)
+    out = runner.invoke(app, [*base, "--watchlist", str(listed)])
+    assert out.exit_code == 0, out.output
+    report = orjson.loads(out.stdout)
+    assert plain["rules"]["payee_watchlisted"]["fraud"] == 0
+    hits = report["rules"]["payee_watchlisted"]
+    assert (hits["fraud"], hits["legit"]) == (1, 0)
+    assert report["decisions"]["block"]["fraud"] == 1  # the rule's floor
+    assert "1 rows rejected" in out.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    bad = runner.invoke(app, [*base, "--watchlist", str(broken)])
+    assert bad.exit_code == 2
