@@ -339,7 +339,7 @@ class TransferChecker:
     def _remark_risk(self, remark: str) -> int:
         risk = self._remarks.get(remark)
         if risk is None:
-            if self.detector is None:
+            if self.detector is None or len(remark.strip()) < self.rules.remark_text_min_chars:
                 return 0
             risk = self.detector.detect(remark[:500]).risk
             if len(self._remarks) >= _REMARK_CACHE_SIZE:

@@ -69,6 +69,9 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
     bands: tuple[int, int, int]  # risk thresholds for confirm, hold, block
+    # Remarks shorter than this are not given to the text engine (remark_risk 0): a lone word ("押金",
+    # "定金") is no message, and the message model is not calibrated on it; remark_keywords.yaml covers them.
+    remark_text_min_chars: int = 0
 
     def fired(self, features: list[float]) -> list[Rule]:
         """The rules whose conditions all hold for this feature vector."""
@@ -94,6 +97,7 @@ class RuleSet:
         return {
             "version": self.version,
             "bands": dict(zip(DECISIONS[1:], self.bands, strict=True)),
+            "remark_text_min_chars": self.remark_text_min_chars,
             "rules": [
                 {"id": r.id, "description_zh": r.description_zh, "when": r.raw_when, "weight": r.weight,
                  "floor": DECISIONS[r.floor] if r.floor else None}
@@ -163,7 +167,13 @@ def load_rules(path: Path | None = None) -> RuleSet:
         band = (int(bands["confirm"]), int(bands["hold"]), int(bands["block"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise RulesError(f"{path}: bands need confirm, hold and block thresholds") from exc
-    return RuleSet(str(data["version"]), tuple(rules), band)
+    try:
+        min_chars = int(data.get("remark_text_min_chars") or 0)
+    except (TypeError, ValueError) as exc:
+        raise RulesError(f"{path}: remark_text_min_chars must be a whole number") from exc
+    if min_chars < 0:
+        raise RulesError(f"{path}: remark_text_min_chars must not be negative")
+    return RuleSet(str(data["version"]), tuple(rules), band, min_chars)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,27 @@ def test_remark_runs_through_detector_once_per_distinct_text(checker):
     assert checker.detector.calls == 1
 
 
+def test_short_remarks_are_left_to_the_keyword_rules_not_the_message_model(checker, ledger, tmp_path):
+    assert checker.rules.remark_text_min_chars == 8  # the bundled rules
+    d = checker.check(req(yuan=300, remark="安全账户"))  # 4 characters: no message for the text engine
+    assert checker.detector.calls == 0 and "remark_fraud" not in codes(d)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(load_rules_text().replace("remark_text_min_chars: 8", "remark_text_min_chars: 0"))
+    every = TransferChecker(
+        build_state(ledger), load_rules(rules), detector=StubDetector(), clock=lambda: NOW_MS
+    )
+    assert "remark_fraud" in codes(every.check(req(yuan=300, remark="安全账户")))
+    rules.write_text(load_rules_text().replace("remark_text_min_chars: 8", "remark_text_min_chars: -1"))
+    with pytest.raises(RulesError):
+        load_rules(rules)
+
+
+def load_rules_text() -> str:
+    from fanzha.payments.rules import RULES_FILE
+
+    return RULES_FILE.read_text(encoding="utf-8")
+
+
 def test_night_burst_after_recorded_transfers(checker):
     night = ms(datetime(2026, 11, 23, 2, 0))
     for k in range(2):
