@@ -104,6 +104,38 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+class _Conn:
+    """One keep-alive connection: send a request, read its answer, count it; reconnect after a failure."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.target.host, self.target.port)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    async def exchange(self, request: bytes, stats: Stats, since: float, record: bool) -> None:
+        """Latency counts from `since` (the send time in a closed loop, the due time in an open one)."""
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(request)
+        try:
+            status = await _read_response(self.reader)
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            stats.errors[type(exc).__name__] += 1
+            self.close()
+            await self.open()
+            return
+        stats.sent += 1
+        if record:
+            stats.latencies.append(time.perf_counter() - since)
+            stats.statuses[status] += 1
+
+
 async def _connection(
     target: Target,
     requests: Iterator[bytes],
@@ -112,25 +144,15 @@ async def _connection(
     deadline: float,
     budget: list[int],
 ) -> None:
-    reader, writer = await asyncio.open_connection(target.host, target.port)
+    conn = _Conn(target)
+    await conn.open()
     try:
         while time.perf_counter() < deadline and budget[0] > 0:
             budget[0] -= 1
             started = time.perf_counter()
-            writer.write(next(requests))
-            try:
-                status = await _read_response(reader)
-            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-                stats.errors[type(exc).__name__] += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection(target.host, target.port)
-                continue
-            stats.sent += 1
-            if started >= record_after:
-                stats.latencies.append(time.perf_counter() - started)
-                stats.statuses[status] += 1
+            await conn.exchange(next(requests), stats, started, record=started >= record_after)
     finally:
-        writer.close()
+        conn.close()
 
 
 async def run(
@@ -164,23 +186,13 @@ async def _open_loop_connection(
     stats: Stats,
     record_after: list[float],
 ) -> None:
-    reader, writer = await asyncio.open_connection(target.host, target.port)
+    conn = _Conn(target)
+    await conn.open()
     try:
         while (due := await due_times.get()) is not None:
-            writer.write(next(requests))
-            try:
-                status = await _read_response(reader)
-            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-                stats.errors[type(exc).__name__] += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection(target.host, target.port)
-                continue
-            stats.sent += 1
-            if due >= record_after[0]:
-                stats.latencies.append(time.perf_counter() - due)
-                stats.statuses[status] += 1
+            await conn.exchange(next(requests), stats, due, record=due >= record_after[0])
     finally:
-        writer.close()
+        conn.close()
 
 
 async def run_rate(

@@ -175,15 +175,16 @@ def _register(
 ) -> dict[str, int]:
     """Register the traced payments to the case and audit the trace, in one commit; a payment registered
     to another case at the same moment (unique key) is retried once, and then reported as such."""
-    for attempt in (1, 2):
-        try:
-            elsewhere = repo_cases.register_victim_transfers(session, case_id, transfer_ids, actor)
-            repo_audit.record(session, actor, "trace", "case", case_id,
-                              after={**audit, "registered_elsewhere": elsewhere})
-            session.commit()
-            return elsewhere
-        except IntegrityError:
-            session.rollback()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+
+    def once() -> dict[str, int]:
+        elsewhere = repo_cases.register_victim_transfers(session, case_id, transfer_ids, actor)
+        repo_audit.record(session, actor, "trace", "case", case_id,
+                          after={**audit, "registered_elsewhere": elsewhere})
+        session.commit()
+        return elsewhere
+
+    try:
+        return once()
+    except IntegrityError:
+        session.rollback()
+        return once()
