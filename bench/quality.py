@@ -1,0 +1,102 @@
+"""Quality of the bundled (or a given) text model on one split, by corpus batch.
+
+    .venv/bin/python bench/quality.py                      # held-out split (look at it sparingly)
+    .venv/bin/python bench/quality.py --split calibration  # for choices: never use the held-out split
+    FANZHA_MODEL_PATH=/tmp/m.npz .venv/bin/python bench/quality.py --split calibration
+
+Prints one Markdown row per set: messages of the corpus batches a–e, f, g (by id prefix: `fa-`/`la-` …),
+all messages, obfuscated copies of the fraud messages (`fanzha.text.obfuscate`, seed 7, as
+`fanzha corpus export --obfuscated`), and messages + TeleAntiFraud dialogues of the split. Then the risk the
+model gives to a fixed list of lone words (a probe of the lone-word weakness, not a metric).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fanzha.knowledge.loader import load_typology  # noqa: E402
+from fanzha.text.corpus import Example, split_of  # noqa: E402
+from fanzha.text.detector import Detector  # noqa: E402
+from fanzha.text.evaluation import EvalReport, evaluate  # noqa: E402
+from fanzha.text.obfuscate import obfuscate  # noqa: E402
+from fanzha.text.training import load_examples  # noqa: E402
+
+BATCHES = {"a–e": "abcde", "f": "f", "g": "g"}
+LONE_WORDS = (
+    "押金", "定金", "保证金", "手续费", "USDT", "资金核查", "解冻", "房租", "货款", "验证码",
+    "退款", "理财", "转账", "投资", "客服",
+)  # fmt: skip
+
+
+def batch_of(example: Example) -> str | None:
+    """Corpus batch letter from an id such as `fb-…`, `lg2-…`; None for dialogues."""
+    if example.turns is not None or len(example.id) < 2 or example.id[0] not in "fl":
+        return None
+    return example.id[1]
+
+
+def row(name: str, r: EvalReport) -> str:
+    return (
+        f"| {name} | {r.n} ({r.n_fraud} fraud / {r.n_legit} legit) | {r.recall:.3f} | "
+        f"{r.false_positive_rate:.4f} | {r.flagged_rate_legit:.3f} | {r.precision:.3f} | "
+        f"{r.type_accuracy:.3f} |"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="heldout", choices=("train", "calibration", "heldout"))
+    ap.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
+    ap.add_argument(
+        "--teleantifraud",
+        type=Path,
+        default=ROOT.parent / "shared" / "datasets" / "teleantifraud" / "dialogues.jsonl",
+    )
+    ap.add_argument("--by-type", action="store_true", help="Also print recall by fraud type of the messages.")
+    args = ap.parse_args(argv)
+
+    detector = Detector.from_settings()
+    tele = args.teleantifraud if args.teleantifraud.exists() else None
+    examples = [
+        e
+        for e in load_examples(args.corpus, tele, load_typology().label_map())
+        if split_of(e.id) == args.split
+    ]
+    messages = [e for e in examples if e.turns is None]
+    print(f"model {detector.version}, split {args.split}")
+    print(
+        "| set | examples | fraud recall | FPR (legit → fraud) | legit flagged | precision "
+        "| type accuracy (clear) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, letters in BATCHES.items():
+        subset = [e for e in messages if (batch_of(e) or "") in letters and batch_of(e)]
+        if subset:
+            print(row(f"messages {name}", evaluate(detector, subset)))
+    all_messages = evaluate(detector, messages)
+    print(row("messages, all batches", all_messages))
+    rng = random.Random(7)
+    obf = [
+        Example(e.id + "~obf", e.label, e.fraud_type, e.type_clear, e.source, text=obfuscate(e.text, rng))
+        for e in messages
+        if e.label == "fraud" and e.text is not None
+    ]
+    print(row("obfuscated fraud messages", evaluate(detector, obf)))
+    if tele is not None:
+        print(row("messages + TeleAntiFraud dialogues", evaluate(detector, examples)))
+    if args.by_type:
+        for t, (hit, total) in sorted(all_messages.recall_by_type.items()):
+            print(f"  {t}: {hit}/{total}")
+    probe = detector.detect_many(list(LONE_WORDS))
+    print("lone words: " + ", ".join(f"{w} {d.risk}" for w, d in zip(LONE_WORDS, probe, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
