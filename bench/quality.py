@@ -4,10 +4,14 @@
     .venv/bin/python bench/quality.py --split calibration  # for choices: never use the held-out split
     FANZHA_MODEL_PATH=/tmp/m.npz .venv/bin/python bench/quality.py --split calibration
 
+    .venv/bin/python bench/quality.py --testsets           # data/testsets/*.jsonl: never trained on
+
 Prints one Markdown row per set: messages of the corpus batches a–e, f, g (by id prefix: `fa-`/`la-` …),
 all messages, obfuscated copies of the fraud messages (`fanzha.text.obfuscate`, seed 7, as
 `fanzha corpus export --obfuscated`), and messages + TeleAntiFraud dialogues of the split. Then the risk the
-model gives to a fixed list of lone words (a probe of the lone-word weakness, not a metric).
+model gives to a fixed list of lone words (a probe of the lone-word weakness, not a metric). With
+`--testsets`, the rows are the files of `data/testsets/` (written after the model, never used by
+`fanzha train`, all rows evaluated) and their union.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fanzha.knowledge.loader import load_typology  # noqa: E402
-from fanzha.text.corpus import Example, split_of  # noqa: E402
+from fanzha.text.corpus import Example, batch_of, read_labelled, split_of  # noqa: E402
 from fanzha.text.detector import Detector  # noqa: E402
 from fanzha.text.evaluation import EvalReport, evaluate  # noqa: E402
 from fanzha.text.obfuscate import obfuscate  # noqa: E402
@@ -35,19 +39,36 @@ LONE_WORDS = (
 )  # fmt: skip
 
 
-def batch_of(example: Example) -> str | None:
-    """Corpus batch letter from an id such as `fb-…`, `lg2-…`; None for dialogues."""
-    if example.turns is not None or len(example.id) < 2 or example.id[0] not in "fl":
-        return None
-    return example.id[1]
-
-
 def row(name: str, r: EvalReport) -> str:
     return (
         f"| {name} | {r.n} ({r.n_fraud} fraud / {r.n_legit} legit) | {r.recall:.3f} | "
         f"{r.false_positive_rate:.4f} | {r.flagged_rate_legit:.3f} | {r.precision:.3f} | "
         f"{r.type_accuracy:.3f} |"
     )
+
+
+def header() -> None:
+    print(
+        "| set | examples | fraud recall | FPR (legit → fraud) | legit flagged | precision "
+        "| type accuracy (clear) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+
+
+def test_sets(detector: Detector, folder: Path) -> None:
+    print(f"model {detector.version}, test sets in {folder}")
+    header()
+    everything: list[Example] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        examples = list(read_labelled(path))
+        everything.extend(examples)
+        print(row(path.stem, evaluate(detector, examples)))
+    report = evaluate(detector, everything)
+    print(row("all test sets", report))
+    for t, (hit, total) in sorted(report.recall_by_type.items()):
+        print(f"  {t}: {hit}/{total}")
+    flagged = {k: f"{a}/{b}" for k, (a, b) in sorted(report.fpr_by_category.items()) if a}
+    print(f"legitimate categories with fraud verdicts: {flagged}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -60,9 +81,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=ROOT.parent / "shared" / "datasets" / "teleantifraud" / "dialogues.jsonl",
     )
     ap.add_argument("--by-type", action="store_true", help="Also print recall by fraud type of the messages.")
+    ap.add_argument("--testsets", action="store_true", help="Evaluate data/testsets/*.jsonl instead.")
     args = ap.parse_args(argv)
 
     detector = Detector.from_settings()
+    if args.testsets:
+        test_sets(detector, ROOT / "data" / "testsets")
+        return
     tele = args.teleantifraud if args.teleantifraud.exists() else None
     examples = [
         e
@@ -71,13 +96,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     messages = [e for e in examples if e.turns is None]
     print(f"model {detector.version}, split {args.split}")
-    print(
-        "| set | examples | fraud recall | FPR (legit → fraud) | legit flagged | precision "
-        "| type accuracy (clear) |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    header()
     for name, letters in BATCHES.items():
-        subset = [e for e in messages if (batch_of(e) or "") in letters and batch_of(e)]
+        subset = [e for e in messages if (b := batch_of(e.id)) is not None and b in letters]
         if subset:
             print(row(f"messages {name}", evaluate(detector, subset)))
     all_messages = evaluate(detector, messages)

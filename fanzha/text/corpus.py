@@ -7,6 +7,7 @@ held-out example can never leak into training.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from fanzha.text.dialogue import Turn, parse_turns, transcript
 
 Split = Literal["train", "calibration", "heldout"]
 LABELS = ("normal", "spam", "fraud")
+# Project corpus ids start with f (fraud file) or l (legitimate file), the batch letter and an optional
+# file number: `fa-…`, `lc-…`, `fg2-…`. A batch is one writing round by its own writers.
+_BATCH_ID = re.compile(r"^[fl]([a-z])\d*-")
 
 
 @dataclass(slots=True)
@@ -50,6 +54,12 @@ class Example:
         else:
             rec["text"] = self.text
         return rec
+
+
+def batch_of(example_id: str) -> str | None:
+    """The corpus batch letter of a project corpus id (`fa-…` → "a", `lg2-…` → "g"); None otherwise."""
+    m = _BATCH_ID.match(example_id)
+    return m.group(1) if m else None
 
 
 def split_of(example_id: str, heldout_pct: int = 25, calibration_pct: int = 15) -> Split:

@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 
-from fanzha.text.corpus import Example
+from fanzha.text.corpus import Example, batch_of
 from fanzha.text.model import VERDICT_CLASSES, FraudTextClassifier
-from fanzha.text.training import CV_FOLDS, _assemble, _fit_head, _fold_of, _threshold_for_fpr, _type_weights
+from fanzha.text.training import (
+    CV_FOLDS,
+    _assemble,
+    _fit_head,
+    _fold_of,
+    _folds,
+    _threshold_for_fpr,
+    _type_weights,
+)
 
 
 def test_threshold_keeps_the_legit_false_positive_rate_within_the_target():
@@ -22,6 +30,33 @@ def test_an_augmented_copy_lands_in_the_same_cv_fold_as_its_original():
     for i in range(50):
         assert _fold_of(f"fa-x-{i}", CV_FOLDS) == _fold_of(f"fa-x-{i}~obf", CV_FOLDS)
     assert len({_fold_of(f"id-{i}", CV_FOLDS) for i in range(200)}) == CV_FOLDS
+
+
+def test_corpus_batch_is_read_from_the_id():
+    assert batch_of("fa-impersonate_police-001") == "a"
+    assert batch_of("lg2-family_chat_g-010") == "g"
+    assert batch_of("fg1-fake_investment-003~obf") == "g"
+    assert batch_of("taf-20b9b03ef13b") is None
+    assert batch_of("th1-fake_loan-001") is None  # test sets are not corpus batches
+
+
+def _ex(example_id: str) -> Example:
+    return Example(example_id, "normal", None, False, "t", text="x")
+
+
+def test_cv_folds_hold_out_whole_batches_and_spread_other_sources():
+    ids = [f"f{b}-x-{i}" for b in "abc" for i in range(20)] + [f"lc-y-{i}~obf" for i in range(5)]
+    ids += [f"taf-{i}" for i in range(60)]
+    folds = _folds([_ex(i) for i in ids])
+    by_batch = {b: {int(f) for i, f in zip(ids, folds, strict=True) if batch_of(i) == b} for b in "abc"}
+    assert [len(v) for v in by_batch.values()] == [1, 1, 1]  # one fold per batch
+    assert len(set().union(*by_batch.values())) == 3
+    assert set(folds[-60:].tolist()) == {0, 1, 2}  # dialogues spread over the batch folds
+
+
+def test_cv_folds_fall_back_to_hashes_with_a_single_batch():
+    ids = [f"fa-x-{i}" for i in range(200)]
+    assert len(set(_folds([_ex(i) for i in ids]).tolist())) == CV_FOLDS
 
 
 def test_calibrated_fraud_logit_matches_predict_proba():
