@@ -3,11 +3,10 @@
     .venv/bin/python bench/quality.py                      # held-out split (look at it sparingly)
     .venv/bin/python bench/quality.py --split calibration  # for choices: never use the held-out split
     FANZHA_MODEL_PATH=/tmp/m.npz .venv/bin/python bench/quality.py --split calibration
-
     .venv/bin/python bench/quality.py --testsets           # data/testsets/*.jsonl: never trained on
 
-Prints one Markdown row per set: messages of the corpus batches a–e, f, g (by id prefix: `fa-`/`la-` …),
-all messages, obfuscated copies of the fraud messages (`fanzha.text.obfuscate`, seed 7, as
+Prints one Markdown row per set: messages of the corpus batches a–e, then each later batch (by id prefix:
+`fa-`/`la-`, `fg2-` …), all messages, obfuscated copies of the fraud messages (`fanzha.text.obfuscate`, seed 7, as
 `fanzha corpus export --obfuscated`), and messages + TeleAntiFraud dialogues of the split. Then the risk the
 model gives to a fixed list of lone words (a probe of the lone-word weakness, not a metric). With
 `--testsets`, the rows are the files of `data/testsets/` (written after the model, never used by
@@ -32,7 +31,6 @@ from fanzha.text.evaluation import EvalReport, evaluate  # noqa: E402
 from fanzha.text.obfuscate import obfuscate  # noqa: E402
 from fanzha.text.training import load_examples  # noqa: E402
 
-BATCHES = {"a–e": "abcde", "f": "f", "g": "g"}
 LONE_WORDS = (
     "押金", "定金", "保证金", "手续费", "USDT", "资金核查", "解冻", "房租", "货款", "验证码",
     "退款", "理财", "转账", "投资", "客服",
@@ -97,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     messages = [e for e in examples if e.turns is None]
     print(f"model {detector.version}, split {args.split}")
     header()
-    for name, letters in BATCHES.items():
+    # batches a–e together (comparable with the figures of models 1.0–1.3), then one row per later batch
+    later = sorted({b for e in messages if (b := batch_of(e.id)) is not None and b > "e"})
+    for name, letters in [("a–e", "abcde"), *((b, b) for b in later)]:
         subset = [e for e in messages if (b := batch_of(e.id)) is not None and b in letters]
         if subset:
             print(row(f"messages {name}", evaluate(detector, subset)))
