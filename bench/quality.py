@@ -5,12 +5,12 @@
     FANZHA_MODEL_PATH=/tmp/m.npz .venv/bin/python bench/quality.py --split calibration
     .venv/bin/python bench/quality.py --testsets           # data/testsets/*.jsonl: never trained on
 
-Prints one Markdown row per set: messages of the corpus batches a–e, then each later batch (by id prefix:
-`fa-`/`la-`, `fg2-` …), all messages, obfuscated copies of the fraud messages (`fanzha.text.obfuscate`, seed 7, as
-`fanzha corpus export --obfuscated`), and messages + TeleAntiFraud dialogues of the split. Then the risk the
-model gives to a fixed list of lone words (a probe of the lone-word weakness, not a metric). With
-`--testsets`, the rows are the files of `data/testsets/` (written after the model, never used by
-`fanzha train`, all rows evaluated) and their union.
+Prints one Markdown row per set: messages of the corpus batches a–e, then each later batch (by id
+prefix: `fa-`/`la-`, `fg2-` …), all messages, obfuscated copies of the fraud messages
+(`fanzha.text.obfuscate`, seed 7, as `fanzha corpus export --obfuscated`), and messages + TeleAntiFraud
+dialogues of the split. Then the risk the model gives to a fixed list of lone words (a probe of the
+lone-word weakness, not a metric). With `--testsets`, the rows are the files of `data/testsets/` (written
+after the model, never used by `fanzha train`, all rows evaluated) and their union.
 """
 
 from __future__ import annotations
