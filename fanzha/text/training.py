@@ -145,16 +145,14 @@ def _fold_of(example_id: str, folds: int) -> int:
 
 def _folds(examples: Sequence[Example]) -> np.ndarray:
     """Cross-validation fold of each example: by corpus batch (CV_BY_BATCH), else by a hash of the id."""
-    batches = sorted({b for e in examples if (b := batch_of(e.id)) is not None})
+    keys = [batch_of(e.id) for e in examples]
+    batches = sorted({b for b in keys if b is not None})
     if not CV_BY_BATCH or len(batches) < 2:
         return np.array([_fold_of(e.id, CV_FOLDS) for e in examples])
     index = {b: i for i, b in enumerate(batches)}
-    return np.array(
-        [
-            index[b] if (b := batch_of(e.id)) is not None else _fold_of(e.id, len(batches))
-            for e in examples
-        ]
-    )
+    n = len(batches)
+    pairs = zip(examples, keys, strict=True)
+    return np.array([index[b] if b is not None else _fold_of(e.id, n) for e, b in pairs])
 
 
 def _fit_head(
