@@ -4,6 +4,7 @@
     .venv/bin/python bench/quality.py --split calibration  # for choices: never use the held-out split
     FANZHA_MODEL_PATH=/tmp/m.npz .venv/bin/python bench/quality.py --split calibration
     .venv/bin/python bench/quality.py --testsets           # data/testsets/*.jsonl: never trained on
+    .venv/bin/python bench/quality.py --testsets --glob "*_n*.jsonl"   # one test set (n)
 
 Prints one Markdown row per set: messages of the corpus batches a–e, then each later batch (by id
 prefix: `fa-`/`la-`, `fg2-` …), all messages, obfuscated copies of the fraud messages
@@ -53,11 +54,11 @@ def header() -> None:
     print("|---|---|---|---|---|---|---|")
 
 
-def test_sets(detector: Detector, folder: Path) -> None:
-    print(f"model {detector.version}, test sets in {folder}")
+def test_sets(detector: Detector, folder: Path, pattern: str = "*.jsonl") -> None:
+    print(f"model {detector.version}, test sets {folder / pattern}")
     header()
     everything: list[Example] = []
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in sorted(folder.glob(pattern)):
         examples = list(read_labelled(path))
         everything.extend(examples)
         print(row(path.stem, evaluate(detector, examples)))
@@ -80,11 +81,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--by-type", action="store_true", help="Also print recall by fraud type of the messages.")
     ap.add_argument("--testsets", action="store_true", help="Evaluate data/testsets/*.jsonl instead.")
+    ap.add_argument(
+        "--glob", default="*.jsonl", help="With --testsets: only these files (e.g. '*_n*.jsonl': one set)."
+    )
     args = ap.parse_args(argv)
 
     detector = Detector.from_settings()
     if args.testsets:
-        test_sets(detector, ROOT / "data" / "testsets")
+        test_sets(detector, ROOT / "data" / "testsets", args.glob)
         return
     tele = args.teleantifraud if args.teleantifraud.exists() else None
     examples = [
