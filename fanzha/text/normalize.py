@@ -472,6 +472,22 @@ def _replace_variants(t: str, offs: list[int] | None) -> tuple[str, list[int] | 
 
 # --- public API -------------------------------------------------------------------------------------------
 
+_object_new = object.__new__
+_set_original = NormalizedText.original.__set__  # type: ignore[attr-defined]
+_set_text = NormalizedText.text.__set__  # type: ignore[attr-defined]
+_set_offsets = NormalizedText.offsets.__set__  # type: ignore[attr-defined]
+
+
+def _new_normalized(original: str, text: str, offsets: tuple[int, ...] | None) -> NormalizedText:
+    """NormalizedText(original, text, offsets), built through its slots: the frozen dataclass __init__
+    sets each field through object.__setattr__, which made it a twentieth of normalize() (same object)."""
+    obj = _object_new(NormalizedText)
+    _set_original(obj, original)
+    _set_text(obj, text)
+    _set_offsets(obj, offsets)
+    return obj
+
+
 
 def normalize(text: str) -> NormalizedText:
     """Undo evasions: width/case folding, invisible chars, separators inside words, traditional
@@ -493,7 +509,7 @@ def normalize(text: str) -> NormalizedText:
         t, offs = _replace_variants(t, offs)
         if _CN_DIGIT_GATE_RE.search(t) is not None:
             t = _CN_RUN_RE.sub(_cn_run, t)
-    return NormalizedText(text, t, None if offs is None else tuple(offs))
+    return _new_normalized(text, t, None if offs is None else tuple(offs))
 
 
 __all__ = ["VARIANTS", "VARIANTS_PATH", "NormalizedText", "load_variants", "normalize"]
