@@ -151,6 +151,9 @@ _ONE_TO_ONE = _one_to_one_table()
 _ONE_TO_ONE_KEYS = [(cp, cp) for cp in sorted(_ONE_TO_ONE)]
 # A superset class is fine here: translate() leaves characters outside the table unchanged.
 _ONE_TO_ONE_RUN_RE = re.compile(_class(_ONE_TO_ONE_KEYS, gate=True) * 2 + "*")
+# The same table keyed by one-character strings (values are never empty, so `or` falls through only for
+# longer runs and characters of the superset class outside the table).
+_ONE_TO_ONE_CHARS = {chr(cp): value for cp, value in _ONE_TO_ONE.items()}
 
 
 def _fold(t: str) -> str:
@@ -159,11 +162,18 @@ def _fold(t: str) -> str:
     # Replacing each distinct run is cheaper than a callback per match. Longest first: a short run
     # ("AN") can occur inside a longer one ("ZHUAN"), and replacing it first would hide the long one.
     # Translated output never contains table keys, so later, shorter runs cannot hit it.
-    runs = set(_ONE_TO_ONE_RUN_RE.findall(t))
+    found = _ONE_TO_ONE_RUN_RE.findall(t)
+    if not found:
+        return t
+    if len(found) == 1:  # one run (often a lone "，"): no set, no sort
+        run = found[0]
+        return t.replace(run, _ONE_TO_ONE_CHARS.get(run) or run.translate(_ONE_TO_ONE))
+    runs = set(found)
     if len(runs) > 16:  # each replace() is a full pass: past a few runs one translate() is cheaper
         return t.translate(_ONE_TO_ONE)
-    for run in sorted(runs, key=len, reverse=True):
-        t = t.replace(run, run.translate(_ONE_TO_ONE))
+    for run in sorted(runs, key=len, reverse=True) if len(runs) > 1 else runs:
+        # Most runs are one full-width punctuation mark: a dict lookup instead of translate().
+        t = t.replace(run, _ONE_TO_ONE_CHARS.get(run) or run.translate(_ONE_TO_ONE))
     return t
 
 
@@ -462,6 +472,22 @@ def _replace_variants(t: str, offs: list[int] | None) -> tuple[str, list[int] | 
 
 # --- public API -------------------------------------------------------------------------------------------
 
+_object_new = object.__new__
+_set_original = NormalizedText.original.__set__  # type: ignore[attr-defined]
+_set_text = NormalizedText.text.__set__  # type: ignore[attr-defined]
+_set_offsets = NormalizedText.offsets.__set__  # type: ignore[attr-defined]
+
+
+def _new_normalized(original: str, text: str, offsets: tuple[int, ...] | None) -> NormalizedText:
+    """NormalizedText(original, text, offsets), built through its slots: the frozen dataclass __init__
+    sets each field through object.__setattr__, which made it a twentieth of normalize() (same object)."""
+    obj = _object_new(NormalizedText)
+    _set_original(obj, original)
+    _set_text(obj, text)
+    _set_offsets(obj, offsets)
+    return obj
+
+
 
 def normalize(text: str) -> NormalizedText:
     """Undo evasions: width/case folding, invisible chars, separators inside words, traditional
@@ -483,7 +509,7 @@ def normalize(text: str) -> NormalizedText:
         t, offs = _replace_variants(t, offs)
         if _CN_DIGIT_GATE_RE.search(t) is not None:
             t = _CN_RUN_RE.sub(_cn_run, t)
-    return NormalizedText(text, t, None if offs is None else tuple(offs))
+    return _new_normalized(text, t, None if offs is None else tuple(offs))
 
 
 __all__ = ["VARIANTS", "VARIANTS_PATH", "NormalizedText", "load_variants", "normalize"]

@@ -12,12 +12,30 @@ from fanzha.text.result import AttrValue, Indicator
 
 Gate = Callable[[str], bool]
 
-_ANY_DIGIT = re.compile(r"[0-9]")
+_ANY_DIGIT = re.compile(rb"[0-9]")
 # (text, answer) of the last has_digit() call: the digit recognisers' gates ask in a row about one text.
 _last_digit_check: tuple[str | None, bool] = (None, False)
+# (text, ascii_part(text)) of the last call, for the same reason.
+_last_ascii: tuple[str | None, bytes] = (None, b"")
 # Words right before a number that say it is an order/serial number, not a phone or a card.
 NEG_NUMBER_CONTEXT = re.compile(r"订单|单号|编号|流水|工号|学号|批次|序列号|条码|编码|合同号|票号|快递号")
 NEG_NUMBER_WINDOW = 6
+
+
+def ascii_part(text: str) -> bytes:
+    """The ASCII characters of `text` in order, the others dropped: a few bytes for most Chinese messages.
+
+    A match of a pattern made of ASCII characters only (no look-arounds) is a run of ASCII characters of
+    the text, so it is a substring of this too: searching these few bytes first is an exact pre-check that
+    spares most texts the regex scan over all their characters (encoding costs ~0.1 us, a scan ~0.3 us).
+    """
+    global _last_ascii
+    last = _last_ascii
+    if last[0] is text:
+        return last[1]
+    part = text.encode("ascii", "ignore")
+    _last_ascii = (text, part)  # one tuple store: safe to share between threads
+    return part
 
 
 def has_digit(text: str) -> bool:
@@ -26,20 +44,25 @@ def has_digit(text: str) -> bool:
     last = _last_digit_check
     if last[0] is text:
         return last[1]
-    found = _ANY_DIGIT.search(text) is not None
+    found = _ANY_DIGIT.search(ascii_part(text)) is not None  # the same digits as the text's
     _last_digit_check = (text, found)  # one tuple store: safe to share between threads
     return found
 
 
 # 16+ characters of digits and separators: most texts with digits stop at this cheap check.
 _LONG_NUMBER = re.compile(r"[0-9][0-9 \-]{15}")
+_LONG_NUMBER_ASCII = re.compile(rb"[0-9][0-9 \-]{15}")  # the pre-check on ascii_part()
 
 
 def has_long_number(text: str) -> bool:
     """A digit followed by 15 more digits or separators: in every bank card number (16+ digits, maybe
     grouped) and every ID number (17 digits and a check character). The shared gate of both recognisers,
     so the registry runs it once per text."""
-    return has_digit(text) and _LONG_NUMBER.search(text) is not None
+    return (
+        has_digit(text)
+        and _LONG_NUMBER_ASCII.search(ascii_part(text)) is not None
+        and _LONG_NUMBER.search(text) is not None
+    )
 
 
 def compile_fast(first_chars: str, pattern: str) -> re.Pattern[str]:

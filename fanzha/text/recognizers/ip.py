@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 
 from fanzha.text.normalize import NormalizedText
-from fanzha.text.recognizers.base import ContextWords, Pattern, PatternRecognizer, Validated, compile_fast
+from fanzha.text.recognizers.base import (
+    ContextWords,
+    Pattern,
+    PatternRecognizer,
+    Validated,
+    ascii_part,
+    compile_fast,
+)
+
+_DIGIT_DOT_DIGIT = re.compile(rb"[0-9]\.[0-9]")
 
 
 class IpRecognizer(PatternRecognizer):
@@ -21,7 +30,8 @@ class IpRecognizer(PatternRecognizer):
 
     @staticmethod
     def gate(text: str) -> bool:
-        return "." in text
+        # Exact pre-check: the match is ASCII, so its "digit.digit" is in ascii_part() too.
+        return "." in text and _DIGIT_DOT_DIGIT.search(ascii_part(text)) is not None
 
     def validate(self, norm: NormalizedText, m: re.Match[str], pattern: Pattern) -> Validated | None:
         ip = m.group(0)

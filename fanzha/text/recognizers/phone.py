@@ -15,8 +15,8 @@ from fanzha.text.recognizers.base import (
     NEG_NUMBER_WINDOW,
     ContextWords,
     Recognizer,
+    ascii_part,
     compile_fast,
-    has_digit,
     make_indicator,
 )
 from fanzha.text.recognizers.knowledge import brand_data
@@ -38,6 +38,10 @@ _PHONE = compile_fast(
     + r"|(?P<short>(?:9[56][0-9]{3}|1[0-2][0-9]{3}|95[0-9]{4}|11[09]|12[02])(?![0-9])" + _UNIT_LA + "))"
     + _LA
 )
+# Every alternative above contains 7 digits (single separators allowed between them), or starts a short
+# number with 1[0-2] or 9[56]; all of a match is ASCII, so searching ascii_part() for this is an exact
+# pre-check. It spares the scan of texts whose digits are a date, a price or a count.
+_PHONE_ASCII = re.compile(rb"[0-9](?:[ \-]?[0-9]){6}|1[0-2]|9[56]")
 _NON_DIGIT = re.compile(r"[^0-9+]")
 _VIRTUAL_PREFIXES = ("170", "171", "162", "165", "167")
 _TYPE_NAMES = {
@@ -95,7 +99,10 @@ def parse_phone(digits: str) -> Parsed | None:
 class PhoneRecognizer(Recognizer):
     kind = "phone"
     priority = 2
-    gate = staticmethod(has_digit)
+
+    @staticmethod
+    def gate(text: str) -> bool:
+        return _PHONE_ASCII.search(ascii_part(text)) is not None
 
     def scan(self, norm: NormalizedText) -> list[Indicator]:
         text = norm.text

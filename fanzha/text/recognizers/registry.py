@@ -21,6 +21,8 @@ from fanzha.text.recognizers.wallet import WalletRecognizer
 from fanzha.text.result import Indicator
 
 _Found = tuple[Indicator, int]  # (indicator, priority of its recogniser)
+# (gate or None, gate shared with another recogniser, bound scan, exclusive, priority)
+_Step = tuple[Gate | None, bool, Callable[[NormalizedText], list[Indicator]], bool, int]
 
 
 def resolve_overlaps(found: list[_Found]) -> list[Indicator]:
@@ -46,35 +48,42 @@ class RecognizerRegistry:
 
     def __init__(self, recognizers: Iterable[Recognizer] = ()) -> None:
         self.recognizers: list[Recognizer] = []
-        # Distinct gates, and per recogniser the index of its gate (-1: none) with its bound scan and
-        # flags, looked up once: the loop in analyze() runs for every message.
+        # Distinct gates; and per recogniser, looked up once (the loop in analyze() runs for every
+        # message): its gate (None: none), whether another recogniser shares that gate, its bound scan
+        # and flags.
         self._gates: list[Gate] = []
-        self._plan: list[tuple[int, Callable[[NormalizedText], list[Indicator]], bool, int]] = []
+        self._plan: list[_Step] = []
         for rec in recognizers:
             self.add(rec)
 
     def add(self, recognizer: Recognizer) -> None:
         self.recognizers.append(recognizer)
         gate = recognizer.gate
-        if gate is None:
-            index = -1
-        elif gate in self._gates:
-            index = self._gates.index(gate)
-        else:
-            index = len(self._gates)
+        if gate is not None and gate not in self._gates:
             self._gates.append(gate)
-        self._plan.append((index, recognizer.scan, recognizer.exclusive, recognizer.priority))
+        gates = [r.gate for r in self.recognizers]
+        self._plan = [
+            (r.gate, r.gate is not None and gates.count(r.gate) > 1, r.scan, r.exclusive, r.priority)
+            for r in self.recognizers
+        ]
 
     def analyze(self, norm: NormalizedText) -> list[Indicator]:
         text = norm.text
-        # Each distinct gate once per text, in order of first use (gates are pure functions of the text).
-        passed = [gate(text) for gate in self._gates]
-        passed.append(True)  # index -1: recognisers without a gate
+        # Gates are pure functions of the text, evaluated when their recogniser's turn comes; a gate that
+        # several recognisers share (bank card and ID number) is evaluated once and its answer kept.
+        shared_gates: dict[Gate, bool] = {}
         exclusive: list[_Found] = []
         shared: list[Indicator] = []
-        for gate_index, scan, is_exclusive, priority in self._plan:
-            if not passed[gate_index]:
-                continue
+        for gate, is_shared, scan, is_exclusive, priority in self._plan:
+            if gate is not None:
+                if is_shared:
+                    passed = shared_gates.get(gate)
+                    if passed is None:
+                        passed = shared_gates[gate] = gate(text)
+                else:
+                    passed = gate(text)
+                if not passed:
+                    continue
             results = scan(norm)
             if not results:
                 continue

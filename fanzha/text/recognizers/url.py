@@ -10,6 +10,7 @@ from fanzha.text.normalize import NormalizedText
 from fanzha.text.recognizers.base import (
     ContextWords,
     Recognizer,
+    ascii_part,
     compile_fast,
     make_indicator,
     original_slice,
@@ -38,6 +39,10 @@ _EMAIL = compile_fast(
     "a-z0-9._%+\\-",
     rf"(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{{1,64}}@(?P<host>(?:{_LABEL}\.)+{_TLD})(?![a-z0-9\-])"
 )
+# A host has a letter or digit, a dot and a letter or digit in a row (label + TLD, or IPv4), all ASCII like
+# the whole match: searching ascii_part() for it is an exact pre-check after the "." gate (most dots in
+# messages end a sentence or sit in a price).
+_HOST_ASCII = re.compile(rb"[a-z0-9]\.[a-z0-9]")
 _TRAILING = ".,;:!?'\")]}"
 # Suffixes that are real TLDs but far more often file names ("readme.md", "setup.py").
 _FILE_LIKE = frozenset({"zip", "mov", "py", "md", "sh", "rs", "pl", "pm", "ps"})
@@ -183,7 +188,7 @@ class UrlRecognizer(Recognizer):
 
     @staticmethod
     def gate(text: str) -> bool:
-        return "." in text
+        return "." in text and _HOST_ASCII.search(ascii_part(text)) is not None
 
     def scan(self, norm: NormalizedText) -> list[Indicator]:
         out: list[Indicator] = []

@@ -8,7 +8,14 @@ import re
 import unicodedata
 
 from fanzha.text.normalize import NormalizedText
-from fanzha.text.recognizers.base import Pattern, PatternRecognizer, Validated, compile_fast, original_slice
+from fanzha.text.recognizers.base import (
+    Pattern,
+    PatternRecognizer,
+    Validated,
+    ascii_part,
+    compile_fast,
+    original_slice,
+)
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
@@ -58,6 +65,7 @@ def valid_bech32(addr: str) -> bool:
 
 
 _LONG_TOKEN = re.compile(r"[0-9a-z]{26}")
+_LONG_TOKEN_ASCII = re.compile(rb"[0-9a-z]{26}")  # exact pre-check on ascii_part(): most texts stop here
 
 
 def _token(first_chars: str, pattern: str) -> re.Pattern[str]:
@@ -77,7 +85,7 @@ class WalletRecognizer(PatternRecognizer):
 
     @staticmethod
     def gate(text: str) -> bool:
-        return _LONG_TOKEN.search(text) is not None
+        return _LONG_TOKEN_ASCII.search(ascii_part(text)) is not None and _LONG_TOKEN.search(text) is not None
 
     def validate(self, norm: NormalizedText, m: re.Match[str], pattern: Pattern) -> Validated | None:
         if pattern.name == "eth":  # EIP-55 needs keccak, which hashlib lacks: pattern only
