@@ -62,6 +62,28 @@ def batch_of(example_id: str) -> str | None:
     return m.group(1) if m else None
 
 
+BATCH_KINDS_FILE = "batches.yaml"
+
+
+def read_batch_kinds(corpus_dir: Path) -> dict[str, str]:
+    """Batch letter -> kind (`test_set` / `training`) from the corpus folder's `batches.yaml`, or {}."""
+    import yaml
+
+    path = corpus_dir / BATCH_KINDS_FILE
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of batch kind to a list of batch letters")
+    kinds: dict[str, str] = {}
+    for kind, letters in data.items():
+        for letter in letters or []:
+            if letter in kinds:
+                raise ValueError(f"{path}: batch {letter!r} is listed as {kinds[letter]!r} and {kind!r}")
+            kinds[str(letter)] = str(kind)
+    return kinds
+
+
 def split_of(example_id: str, heldout_pct: int = 25, calibration_pct: int = 15) -> Split:
     bucket = int(hashlib.sha1(example_id.encode("utf-8")).hexdigest()[:8], 16) % 100
     if bucket < heldout_pct:

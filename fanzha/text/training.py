@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from fanzha.text.corpus import Example, batch_of, read_labelled, read_teleantifraud, split_of
+from fanzha.text.corpus import (
+    Example,
+    batch_of,
+    read_batch_kinds,
+    read_labelled,
+    read_teleantifraud,
+    split_of,
+)
 from fanzha.text.detector import Detector
 from fanzha.text.features import presence_log_ratio
 from fanzha.text.model import VERDICT_CLASSES, FraudTextClassifier
@@ -27,6 +34,14 @@ MODEL_VERSION = "2.4"
 # The issue's budget is 2 % of legitimate messages flagged as fraud; the threshold aims lower because it is
 # estimated on our own synthetic data and real traffic will be less like the training data.
 TARGET_FPR = 0.015
+# Whose legitimate messages the threshold is set on (model 2.5): the out-of-fold scores of the batches of this
+# kind in `data/corpus/batches.yaml`, i.e. former test sets written to briefs of realistic traffic, both their
+# training- and calibration-split lines. Up to 2.4 the pool was every batch's training-split lines plus the
+# calibration split scored by the final model; the training batches aimed at hard negatives made it much
+# harder than any test set, and the threshold gave 0.4-1.5 % FPR on fresh sets where 1.5 % was meant. With
+# fewer than THRESHOLD_POOL_MIN_LEGIT legitimate messages of that kind, the old pool is used.
+THRESHOLD_POOL_KIND = "test_set"
+THRESHOLD_POOL_MIN_LEGIT = 500
 # Folds for the out-of-fold scores the threshold is chosen on (train split). Model 1.5: one fold per corpus
 # batch (`corpus.batch_of`; other examples, i.e. the call dialogues, spread over those folds by a hash of
 # the id), so each message is scored by a head that never saw its batch's writers. Fresh batches are what
@@ -82,6 +97,10 @@ class TrainReport:
     calibration_fpr: float = 0.0
     cv_recall: float = 0.0
     cv_fpr: float = 0.0
+    threshold_pool: str = ""
+    threshold_pool_counts: dict[str, int] = field(default_factory=dict)
+    cv_recall_all_batches: float = 0.0
+    cv_fpr_all_batches: float = 0.0
     version: str = ""
     c: float = 0.0
     c_losses: dict[str, float] = field(default_factory=dict)
@@ -263,16 +282,23 @@ def _out_of_fold_logits(
     c: float,
     n_dense: int,
     seed: int = 0,
-) -> np.ndarray:
+    extra_design: sp.csr_matrix | None = None,
+    extra_examples: Sequence[Example] = (),
+) -> tuple[np.ndarray, np.ndarray]:
     """Uncalibrated fraud logits for every training example from a verdict head that did not see it.
 
     Only the verdict head is fitted per fold: the type head plays no part in the threshold. The column
-    scale (NB ratios) is recomputed from each fold's fitting rows.
+    scale (NB ratios) is recomputed from each fold's fitting rows. `extra_examples` (the calibration split,
+    never fitted) are scored by the head of their batch's fold; those of no batch fold get NaN.
     """
     folds = _folds(examples)
+    keys = [batch_of(e.id) for e in examples]
+    fold_of_batch = {b: int(f) for b, f in zip(keys, folds, strict=True) if b is not None}
+    extra_folds = np.array([fold_of_batch.get(batch_of(e.id) or "", -1) for e in extra_examples], dtype=int)
     yv = _verdict_targets(examples)
     is_fraud = yv == VERDICT_CLASSES.index("fraud")
     out = np.zeros(len(examples))
+    extra_out = np.full(len(extra_examples), np.nan)
     fraud = VERDICT_CLASSES.index("fraud")
     for k in range(int(folds.max()) + 1):
         fit_idx, test_idx = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
@@ -286,9 +312,20 @@ def _out_of_fold_logits(
             )
         else:
             head = _fit_head(fit_design, yv[fit_idx], c, weights[fit_idx])
-        p = np.clip(head.predict_proba(_scaled(design[test_idx], scale))[:, fraud], 1e-6, 1 - 1e-6)
-        out[test_idx] = np.log(p / (1 - p))
-    return out
+        out[test_idx] = _fraud_logit(head, _scaled(design[test_idx], scale), fraud)
+        extra_idx = np.flatnonzero(extra_folds == k)
+        if extra_design is not None and extra_idx.size:
+            extra_out[extra_idx] = _fraud_logit(head, _scaled(extra_design[extra_idx], scale), fraud)
+    return out, extra_out
+
+
+def _fraud_logit(head: LogisticRegression | MLPClassifier, design: sp.csr_matrix, fraud: int) -> np.ndarray:
+    p = np.clip(head.predict_proba(design)[:, fraud], 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _in_batches(examples: Sequence[Example], batches: set[str]) -> np.ndarray:
+    return np.array([batch_of(e.id) in batches for e in examples], dtype=bool)
 
 
 def train(
@@ -370,18 +407,33 @@ def train(
     model.calibrate(c_texts, c_dense, is_fraud)
     p = model.predict_proba(c_texts, c_dense).fraud
     # Short messages are the main traffic and the hard case: the threshold is set on them alone, using
-    # out-of-fold scores of the original (not augmented) training messages plus the calibration messages —
-    # about five times more legitimate messages than the calibration split alone, so a steadier estimate.
+    # out-of-fold scores (a head that never saw the message's batch) of the batches written as test sets
+    # (THRESHOLD_POOL_KIND), training- and calibration-split lines of original (not augmented) messages.
     is_message = np.array([e.turns is None for e in calib])
-    oof = _out_of_fold_logits(design, train_set, weights, model.c_verdict, n_dense, seed)
-    p_oof = model.calibrated(oof)
+    oof, c_oof = _out_of_fold_logits(
+        design, train_set, weights, model.c_verdict, n_dense, seed, c_design, calib
+    )
+    p_oof, pc_oof = model.calibrated(oof), model.calibrated(c_oof)
     original_msg = np.array([e.turns is None and "~" not in e.id for e in train_set])
     oof_fraud = np.array([e.label == "fraud" for e in train_set])
-    pooled_p = np.concatenate([p_oof[original_msg], p[is_message]])
-    pooled_y = np.concatenate([oof_fraud[original_msg], is_fraud[is_message]])
+    kinds = read_batch_kinds(corpus_dir)
+    pool_batches = {b for b, k in kinds.items() if k == THRESHOLD_POOL_KIND}
+    in_pool = original_msg & _in_batches(train_set, pool_batches)
+    c_in_pool = is_message & _in_batches(calib, pool_batches) & ~np.isnan(c_oof)
+    pooled_p = np.concatenate([p_oof[in_pool], pc_oof[c_in_pool]])
+    pooled_y = np.concatenate([oof_fraud[in_pool], is_fraud[c_in_pool]])
+    if (~pooled_y).sum() >= THRESHOLD_POOL_MIN_LEGIT:
+        report.threshold_pool = f"out-of-fold, {THRESHOLD_POOL_KIND} batches {''.join(sorted(pool_batches))}"
+    else:  # the pool of model ≤ 2.4: every batch's out-of-fold scores plus the calibration split
+        pooled_p = np.concatenate([p_oof[original_msg], p[is_message]])
+        pooled_y = np.concatenate([oof_fraud[original_msg], is_fraud[is_message]])
+        report.threshold_pool = "out-of-fold, all batches, plus the calibration split"
+    report.threshold_pool_counts = {"fraud": int(pooled_y.sum()), "legit": int((~pooled_y).sum())}
     threshold = _threshold_for_fpr(pooled_p, pooled_y, TARGET_FPR)
-    report.cv_recall = float((p_oof[original_msg & oof_fraud] >= threshold).mean())
-    report.cv_fpr = float((p_oof[original_msg & ~oof_fraud] >= threshold).mean())
+    report.cv_recall = float((pooled_p[pooled_y] >= threshold).mean())
+    report.cv_fpr = float((pooled_p[~pooled_y] >= threshold).mean())
+    report.cv_recall_all_batches = float((p_oof[original_msg & oof_fraud] >= threshold).mean())
+    report.cv_fpr_all_batches = float((p_oof[original_msg & ~oof_fraud] >= threshold).mean())
     report.fraud_threshold = threshold
     report.suspicious_threshold = round(threshold / 2, 4)
     fraud_msg, legit_msg = is_fraud & is_message, ~is_fraud & is_message
@@ -397,6 +449,7 @@ def train(
         "suspicious_threshold": report.suspicious_threshold,
         "counts": report.counts,
         "seed": seed,
+        "threshold_pool": report.threshold_pool,
         "column_scale": {
             "ngram_nb_power": NGRAM_NB_POWER,
             "verdict_dense": VERDICT_DENSE_SCALE,

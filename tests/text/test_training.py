@@ -111,3 +111,59 @@ def test_type_weights_down_weight_dialogues_and_can_balance_types(monkeypatch):
     monkeypatch.setattr(training, "TYPE_CLASS_BALANCE", True)
     w = _type_weights(examples, y)
     assert w[:3].sum() == pytest.approx(w[3]) and w.sum() == pytest.approx(3 + training.TYPE_DIALOGUE_WEIGHT)
+
+
+def test_batch_kinds_are_read_from_the_corpus_folder(tmp_path):
+    from fanzha.text.corpus import read_batch_kinds
+
+    assert read_batch_kinds(tmp_path) == {}
+    (tmp_path / "batches.yaml").write_text("test_set: [h, i]\ntraining: [a]\n", encoding="utf-8")
+    assert read_batch_kinds(tmp_path) == {"h": "test_set", "i": "test_set", "a": "training"}
+    (tmp_path / "batches.yaml").write_text("test_set: [h]\ntraining: [h]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="listed as"):
+        read_batch_kinds(tmp_path)
+
+
+def test_every_bundled_corpus_batch_has_a_kind():
+    from pathlib import Path
+
+    from fanzha.text.corpus import read_batch_kinds
+
+    corpus = Path(__file__).resolve().parents[2] / "data" / "corpus"
+    kinds = read_batch_kinds(corpus)
+    present = {
+        batch_of(p.stem.replace("fraud_", "f").replace("legit_", "l") + "-") for p in corpus.glob("*.jsonl")
+    }
+    assert present - {None} <= set(kinds), sorted(present - set(kinds))
+    assert set(kinds.values()) <= {"test_set", "training"}
+    assert sum(k == "test_set" for k in kinds.values()) >= 5
+
+
+def test_out_of_fold_scores_extra_rows_with_the_head_of_their_batch(monkeypatch):
+    from fanzha.text import training
+    from fanzha.text.training import _out_of_fold_logits
+
+    monkeypatch.setattr(training, "VERDICT_HIDDEN_UNITS", 0)
+    words = {
+        "fraud": ["转账安全账户", "刷单返利垫付", "验证码发我"],
+        "normal": ["晚上回家吃饭", "快递取件码", "开会改到三点"],
+    }
+    train, texts = [], []
+    for b in "abc":
+        for label, ws in words.items():
+            for i, w in enumerate(ws):
+                train.append(Example(f"{'f' if label == 'fraud' else 'l'}{b}-x-{i}", label, None, False, "t"))
+                texts.append(w)
+        train.append(Example(f"l{b}-spam-0", "spam", None, False, "t"))
+        texts.append("大促回TD退订")
+    extra = [Example("fb-y-0", "fraud", None, False, "t"), Example("taf-1", "normal", None, False, "t")]
+    shape = FraudTextClassifier(bits=10)
+    dense = np.zeros((len(texts), 1), dtype=np.float32)
+    design = shape._design(texts, dense)
+    extra_design = shape._design(["转账到安全账户", "回家吃饭"], np.zeros((2, 1), dtype=np.float32))
+    oof, extra_oof = _out_of_fold_logits(design, train, np.ones(len(train)), 8.0, 1, 0, extra_design, extra)
+    assert oof.shape == (len(train),) and np.isfinite(oof).all()
+    is_fraud = np.array([e.label == "fraud" for e in train])
+    assert oof[is_fraud].mean() > oof[~is_fraud].mean()
+    assert np.isfinite(extra_oof[0]) and extra_oof[0] > 0  # scored by the head that left batch b out
+    assert np.isnan(extra_oof[1])  # no batch: no fold
