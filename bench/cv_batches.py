@@ -9,7 +9,9 @@ fraud recall at the threshold that gives 1 % / 1.5 % / 2 % FPR on B's legitimate
 threshold is set on B itself, so the figures rank variants; they are not the shipped model's recall (whose
 threshold comes from pooled out-of-fold scores). The test sets in `data/testsets/` are never read.
 
-Variants (`--variant`, repeatable): see VARIANTS. Each changes one knob of the n-gram features or the head.
+Variants (`--variant`, repeatable): see VARIANTS. Each changes one knob of model 2.4's n-gram features or
+verdict head ("base"). Results: docs/benchmarks.md "Model 2.5". About 5-15 min per variant on one core (the
+analysis of the corpus is cached in --cache).
 """
 
 from __future__ import annotations
@@ -52,19 +54,19 @@ class Variant:
     seeds: int = 1  # > 1: average the logits of heads fitted with different seeds
 
 
-BASE = Variant()
+BASE = Variant()  # the verdict head of model 2.4
 VARIANTS = {
     "base": BASE,
-    "order4": replace(BASE, max_order=4),
-    "order4b18": replace(BASE, max_order=4, bits=18),
-    "b18": replace(BASE, bits=18),
     "seeds3": replace(BASE, seeds=3),
+    "order2": replace(BASE, max_order=2),
+    "order4": replace(BASE, max_order=4),
     "nb1": replace(BASE, nb_power=1.0),
-    "nb025": replace(BASE, nb_power=0.25),
-    "ep15": replace(BASE, epochs=15),
     "alpha1e-3": replace(BASE, alpha=1e-3),
-    "dense05": replace(BASE, dense_scale=0.5),
-    "linear": replace(BASE, hidden=0),
+    "alpha1e-5": replace(BASE, alpha=1e-5),
+    "ep10": replace(BASE, epochs=10),
+    "ep15": replace(BASE, epochs=15),  # model 2.5
+    "ep20": replace(BASE, epochs=20),
+    "ep45": replace(BASE, epochs=45),
 }
 
 

@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     header()
     # batches a–e together (comparable with the figures of models 1.0–1.3), then one row per later batch
     later = sorted({b for e in messages if (b := batch_of(e.id)) is not None and b > "e"})
-    for name, letters in [("a–e", "abcde"), *((b, b) for b in later)]:
+    for name, letters in [("a–e", {"a", "b", "c", "d", "e"}), *((b, {b}) for b in later)]:
         subset = [e for e in messages if (b := batch_of(e.id)) is not None and b in letters]
         if subset:
             print(row(f"messages {name}", evaluate(detector, subset)))

@@ -19,9 +19,10 @@ from fanzha.text.dialogue import Turn, parse_turns, transcript
 
 Split = Literal["train", "calibration", "heldout"]
 LABELS = ("normal", "spam", "fraud")
-# Project corpus ids start with f (fraud file) or l (legitimate file), the batch letter and an optional
-# file number: `fa-…`, `lc-…`, `fg2-…`. A batch is one writing round by its own writers.
-_BATCH_ID = re.compile(r"^[fl]([a-z])\d*-")
+# Project corpus ids start with f (fraud file) or l (legitimate file), the batch name and an optional
+# file number: `fa-…`, `lc-…`, `fg2-…`. A batch is one writing round by its own writers. Batches are named
+# a … z, then za … zz (`fza1-…`), so that the names sort in the order the batches were written.
+_BATCH_ID = re.compile(r"^[fl](z?[a-z])\d*-")
 
 
 @dataclass(slots=True)
@@ -57,7 +58,7 @@ class Example:
 
 
 def batch_of(example_id: str) -> str | None:
-    """The corpus batch letter of a project corpus id (`fa-…` → "a", `lg2-…` → "g"); None otherwise."""
+    """The corpus batch of a project corpus id (`fa-…` → "a", `lg2-…` → "g", `fzb1-…` → "zb"), else None."""
     m = _BATCH_ID.match(example_id)
     return m.group(1) if m else None
 

@@ -38,6 +38,9 @@ def test_corpus_batch_is_read_from_the_id():
     assert batch_of("fg1-fake_investment-003~obf") == "g"
     assert batch_of("taf-20b9b03ef13b") is None
     assert batch_of("th1-fake_loan-001") is None  # test sets are not corpus batches
+    assert batch_of("fz1-fake_loan-001") == "z"
+    assert batch_of("lzb2-family-001") == "zb"  # after z: za … zz, which sort after z
+    assert sorted(["zb", "z", "y", "za"]) == ["y", "z", "za", "zb"]
 
 
 def _ex(example_id: str) -> Example:
