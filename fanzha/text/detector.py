@@ -199,18 +199,16 @@ class Detector:
                 type_name, advice = info
             elif verdict == "suspicious":
                 advice = spam_advice
-            append(
-                Detection(
-                    verdict,
-                    round(p * 100),
-                    fraud_type,
-                    type_name,
-                    evidence(a) if a.hits else [],
-                    a.indicators,
-                    advice,
-                    version,
-                )
-            )
+            append(Detection(
+                verdict,
+                round(p * 100),
+                fraud_type,
+                type_name,
+                evidence(a) if a.hits else [],
+                a.indicators,
+                advice,
+                version,
+            ))
         return out
 
     def _evidence(self, a: Analysis) -> list[Evidence]:

@@ -122,15 +122,8 @@ def _one_to_one_table() -> dict[int, str]:
     # NFKC folds full-width forms (Ａ１！), small/vertical forms (﹐︰), math alphanumerics (𝐀𝟏) and
     # circled/squared letters (ⓐ🅰) to ASCII; keep only the 1:1 results so offsets stay trivial.
     nfkc_ranges = [
-        (0xFE10, 0xFE19),
-        (0xFE30, 0xFE4F),
-        (0xFE50, 0xFE6B),
-        (0xFF01, 0xFF65),
-        (0xFFE0, 0xFFEE),
-        (0x2070, 0x209F),
-        (0x2460, 0x24FF),
-        (0x1D400, 0x1D7FF),
-        (0x1F100, 0x1F1FF),
+        (0xFE10, 0xFE19), (0xFE30, 0xFE4F), (0xFE50, 0xFE6B), (0xFF01, 0xFF65), (0xFFE0, 0xFFEE),
+        (0x2070, 0x209F), (0x2460, 0x24FF), (0x1D400, 0x1D7FF), (0x1F100, 0x1F1FF),
     ]
     for lo, hi in nfkc_ranges:
         for cp in range(lo, hi + 1):
@@ -493,6 +486,7 @@ def _new_normalized(original: str, text: str, offsets: tuple[int, ...] | None) -
     _set_text(obj, text)
     _set_offsets(obj, offsets)
     return obj
+
 
 
 def normalize(text: str) -> NormalizedText:

@@ -37,8 +37,6 @@ def user_cache_path(key: str) -> Path:
     installation (another Python, an edited typology): one file per key, in the user's cache directory."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "fanzha" / f"rules_cache-{key[:24]}.pickle"
-
-
 FORMAT = b"fanzha-rules-cache/1"
 
 
@@ -101,7 +99,7 @@ def load_rules(
             key = None
     if key is not None:
         write_to = user_cache_path(key) if bundled else cache_path
-        for candidate in (CACHE_PATH, write_to) if bundled else (write_to,):
+        for candidate in ((CACHE_PATH, write_to) if bundled else (write_to,)):
             engine = _read(candidate, key) if candidate is not None else None
             if engine is not None:
                 return engine.typology, engine

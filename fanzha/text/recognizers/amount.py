@@ -29,47 +29,15 @@ _GATE = compile_fast(
 # A bare "3万" followed by one of these counts people, steps or years, not money.
 _NOT_MONEY_NEXT = frozenset("人次字步粉名条个年份平米户家位倍辆台张公斤里")
 
-_MULTIPLIERS = {
-    "百万": 1_000_000,
-    "千万": 10_000_000,
-    "万": 10_000,
-    "千": 1_000,
-    "百": 100,
-    "亿": 100_000_000,
-    "w": 10_000,
-    "k": 1_000,
-}
+_MULTIPLIERS = {"百万": 1_000_000, "千万": 10_000_000, "万": 10_000, "千": 1_000, "百": 100,
+                "亿": 100_000_000, "w": 10_000, "k": 1_000}
 _CURRENCY = {
-    "¥": "CNY",
-    "￥": "CNY",
-    "rmb": "CNY",
-    "cny": "CNY",
-    "人民币": "CNY",
-    "元": "CNY",
-    "块": "CNY",
-    "块钱": "CNY",
-    "$": "USD",
-    "usd": "USD",
-    "美元": "USD",
-    "美金": "USD",
-    "刀": "USD",
-    "usdt": "USDT",
-    "u": "USDT",
+    "¥": "CNY", "￥": "CNY", "rmb": "CNY", "cny": "CNY", "人民币": "CNY", "元": "CNY", "块": "CNY",
+    "块钱": "CNY", "$": "USD", "usd": "USD", "美元": "USD", "美金": "USD", "刀": "USD",
+    "usdt": "USDT", "u": "USDT",
 }
-_CN_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}
 _CN_SMALL = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG = {"万": 10_000, "亿": 100_000_000}
 
@@ -135,9 +103,8 @@ class AmountRecognizer(Recognizer):
             while end > start and text[end - 1] == " ":
                 end -= 1
             attrs: dict[str, AttrValue] = {"currency": currency}
-            out.append(
-                make_indicator(norm, self.kind, start, end, value, score, f"{why}：{value} {currency}", attrs)
-            )
+            out.append(make_indicator(norm, self.kind, start, end, value, score,
+                                      f"{why}：{value} {currency}", attrs))
         for m in _CN_AMOUNT.finditer(text) if "元" in text or "块" in text else ():
             if m.start() and text[m.start() - 1] in "0123456789.":
                 continue  # "5千万元" is the numeric pattern's
@@ -145,16 +112,6 @@ class AmountRecognizer(Recognizer):
             if not n:
                 continue
             value_s = str(n)
-            out.append(
-                make_indicator(
-                    norm,
-                    self.kind,
-                    m.start(),
-                    m.end(),
-                    value_s,
-                    0.75,
-                    f"金额（中文数字）：{value_s} CNY",
-                    {"currency": "CNY"},
-                )
-            )
+            out.append(make_indicator(norm, self.kind, m.start(), m.end(), value_s, 0.75,
+                                      f"金额（中文数字）：{value_s} CNY", {"currency": "CNY"}))
         return out

@@ -39,18 +39,10 @@ def _automaton() -> ahocorasick.Automaton:
     for name, entry in load_yaml("apps.yaml").items():
         for alias in entry["aliases"]:
             alias = str(alias).lower()
-            auto.add_word(
-                alias,
-                AppEntry(
-                    alias,
-                    str(name),
-                    str(entry["category"]),
-                    float(entry.get("score", 0.8)),
-                    str(entry.get("deny_prev", "")),
-                    str(entry.get("deny_next", "")),
-                    alias.isascii(),
-                ),
-            )
+            auto.add_word(alias, AppEntry(
+                alias, str(name), str(entry["category"]), float(entry.get("score", 0.8)),
+                str(entry.get("deny_prev", "")), str(entry.get("deny_next", "")), alias.isascii(),
+            ))
     auto.make_automaton()
     return auto
 
@@ -105,9 +97,6 @@ class AppRecognizer(Recognizer):
                 continue
             last_end = end
             why = f"{_CATEGORY_NAMES.get(entry.category, entry.category)}类应用：{entry.name}"
-            out.append(
-                make_indicator(
-                    norm, self.kind, start, end, entry.name, entry.score, why, {"category": entry.category}
-                )
-            )
+            out.append(make_indicator(norm, self.kind, start, end, entry.name, entry.score, why,
+                                      {"category": entry.category}))
         return out

@@ -61,8 +61,7 @@ class BankCardRecognizer(PatternRecognizer):
     )
     context = ContextWords(
         ["卡号", "银行卡", "账号", "账户", "尾号", "储蓄卡", "信用卡", "借记卡", "收款", "转入", "汇款"],
-        window=12,
-        boost=0.3,
+        window=12, boost=0.3,
     )
 
     def validate(self, norm: NormalizedText, m: re.Match[str], pattern: Pattern) -> Validated | None:
@@ -75,9 +74,6 @@ class BankCardRecognizer(PatternRecognizer):
         if NEG_NUMBER_CONTEXT.search(norm.text, max(0, start - NEG_NUMBER_WINDOW), start):
             return None
         network = _network(digits)
-        return Validated(
-            digits,
-            f"{len(digits)}位银行卡号（Luhn校验通过）",
-            {"network": network, "length": len(digits)},
-            None if network != "other" else 0.45,
-        )
+        return Validated(digits, f"{len(digits)}位银行卡号（Luhn校验通过）",
+                         {"network": network, "length": len(digits)},
+                         None if network != "other" else 0.45)

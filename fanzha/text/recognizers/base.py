@@ -128,21 +128,12 @@ class ContextWords:
         return min(1.0, score + self.boost), word
 
 
-def make_indicator(
-    norm: NormalizedText,
-    kind: str,
-    start: int,
-    end: int,
-    value: str,
-    score: float,
-    explanation: str,
-    attributes: dict[str, AttrValue] | None = None,
-) -> Indicator:
+def make_indicator(norm: NormalizedText, kind: str, start: int, end: int, value: str, score: float,
+                   explanation: str, attributes: dict[str, AttrValue] | None = None) -> Indicator:
     """Build an indicator from a span of `norm.text`, mapping it back to the original text."""
     ostart, oend = norm.span(start, end)
-    return Indicator(
-        kind, value, norm.original[ostart:oend], ostart, oend, round(score, 3), explanation, attributes or {}
-    )
+    return Indicator(kind, value, norm.original[ostart:oend], ostart, oend, round(score, 3), explanation,
+                     attributes or {})
 
 
 def original_slice(norm: NormalizedText, start: int, end: int) -> str:
@@ -211,9 +202,8 @@ class PatternRecognizer(Recognizer):
                     score, word = self.context.apply(score, text, m.start())
                     if word:
                         why += f"（前有“{word}”）"
-                out.append(
-                    make_indicator(norm, self.kind, m.start(), m.end(), v.value, score, why, v.attributes)
-                )
+                out.append(make_indicator(norm, self.kind, m.start(), m.end(), v.value, score, why,
+                                          v.attributes))
         return out
 
     @abstractmethod

@@ -59,13 +59,9 @@ class IdCardRecognizer(PatternRecognizer):
     kind = "id_card"
     priority = 5
     gate = staticmethod(has_long_number)  # 17 digits in a row contain such a run
-    patterns = (
-        Pattern(
-            "ric18",
-            compile_fast("1-9", r"(?<![0-9a-z])[1-9][0-9]{5}(?:18|19|20)[0-9]{9}[0-9x](?![0-9a-z])"),
-            0.9,
-        ),
-    )
+    patterns = (Pattern("ric18", compile_fast(
+        "1-9", r"(?<![0-9a-z])[1-9][0-9]{5}(?:18|19|20)[0-9]{9}[0-9x](?![0-9a-z])"
+    ), 0.9),)
     context = ContextWords(["身份证", "证件号", "身份号", "公民身份", "户籍", "实名"], window=12, boost=0.1)
 
     def scan(self, norm: NormalizedText) -> list[Indicator]:

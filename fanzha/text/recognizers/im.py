@@ -17,13 +17,13 @@ _QQ = compile_fast(
     "q扣企",
     r"(?P<cue>(?<![a-z])qq|扣扣|企鹅|(?<![a-z])q(?=\s*[:：号群]))"
     r"\s*(?:群号?|号码?)?\s*(?:[:：=]|是|为)?\s*"
-    r"(?P<id>[1-9][0-9]{4,10})(?![0-9])",
+    r"(?P<id>[1-9][0-9]{4,10})(?![0-9])"
 )
 _WECHAT = compile_fast(
     "微威薇维徽vw",
     r"(?P<cue>微信|威信|薇信|维信|徽信|v信|(?<![a-z])(?:vx|wx|weixin|wechat))"
     r"(?P<sep>\s*(?:(?:号码?|id)\s*(?:[:：]|是|为)?|[:：]|是|为)\s*|\s*)"
-    r"(?P<id>[a-z][a-z0-9_\-]{5,19})(?![a-z0-9_\-])",
+    r"(?P<id>[a-z][a-z0-9_\-]{5,19})(?![a-z0-9_\-])"
 )
 _HANDLE = r"(?P<id>[a-z][a-z0-9_]{4,31})(?![a-z0-9_])(?!\.[a-z])"
 # Normalisation drops "@" and spaces between Chinese and Latin ("加飞机 @abc" → "加telegramabc"), so the
@@ -31,7 +31,7 @@ _HANDLE = r"(?P<id>[a-z][a-z0-9_]{4,31})(?![a-z0-9_])(?!\.[a-z])"
 _TELEGRAM_CUED = compile_fast(
     "飞电t",
     r"(?P<cue>飞机|电报|(?<![a-z])telegram|(?<![a-z])tg(?=\s*[:：@]))"
-    r"(?P<sep>\s*(?:号|账号|id|用户名)?\s*[:：]?\s*@?\s*)" + _HANDLE,
+    r"(?P<sep>\s*(?:号|账号|id|用户名)?\s*[:：]?\s*@?\s*)" + _HANDLE
 )
 _TELEGRAM_AT = compile_fast("@", r"(?<![a-z0-9_.])@" + _HANDLE)
 _TG_CONTEXT = ContextWords(["飞机", "telegram", "tg", "电报", "t.me"], window=15, boost=0.0)
@@ -64,35 +64,15 @@ class ImRecognizer(Recognizer):
         if "q" in text or "扣" in text or "企鹅" in text:
             for m in _QQ.finditer(text):
                 s, e = m.span("id")
-                out.append(
-                    make_indicator(
-                        norm,
-                        "qq",
-                        s,
-                        e,
-                        m.group("id"),
-                        0.85,
-                        f"QQ号（前有“{m.group('cue')}”）",
-                        {"platform": "qq"},
-                    )
-                )
+                out.append(make_indicator(norm, "qq", s, e, m.group("id"), 0.85,
+                                          f"QQ号（前有“{m.group('cue')}”）", {"platform": "qq"}))
         if _any_in(text, _WECHAT_CUES):
             for m in _WECHAT.finditer(text):
                 s, e = m.span("id")
                 # Nothing but whitespace between cue and ID is weaker than "微信号:" / "vx:".
                 score = 0.6 if not m.group("sep").strip() else 0.85
-                out.append(
-                    make_indicator(
-                        norm,
-                        "wechat",
-                        s,
-                        e,
-                        m.group("id"),
-                        score,
-                        f"微信号（前有“{m.group('cue')}”）",
-                        {"platform": "wechat"},
-                    )
-                )
+                out.append(make_indicator(norm, "wechat", s, e, m.group("id"), score,
+                                          f"微信号（前有“{m.group('cue')}”）", {"platform": "wechat"}))
         if "飞机" in text or "电报" in text or "telegram" in text or "tg" in text:
             seen: set[int] = set()
             for m in _TELEGRAM_CUED.finditer(text):
@@ -109,18 +89,10 @@ class ImRecognizer(Recognizer):
 
 def _telegram(norm: NormalizedText, start: int, end: int, score: float, cue: str) -> Indicator:
     """Telegram handle; the span takes in the "@" of the original even where normalisation dropped it."""
-    ind = make_indicator(
-        norm,
-        "telegram",
-        start,
-        end,
-        "@" + norm.text[start:end],
-        score,
-        f"Telegram账号（前有“{cue}”）",
-        {"platform": "telegram"},
-    )
+    ind = make_indicator(norm, "telegram", start, end, "@" + norm.text[start:end], score,
+                         f"Telegram账号（前有“{cue}”）", {"platform": "telegram"})
     if ind.start > 0 and norm.original[ind.start - 1] in "@＠":
         ind.start -= 1
-        ind.text = norm.original[ind.start : ind.end]
+        ind.text = norm.original[ind.start:ind.end]
         ind.score = max(ind.score, 0.8)  # an explicit "@" is as good as "飞机号:"
     return ind

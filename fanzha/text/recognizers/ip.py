@@ -22,18 +22,11 @@ class IpRecognizer(PatternRecognizer):
     priority = 2
     # Not glued to letters, digits or dots ("v1.2.3.4", "1.2.3.4.5"); with a port or path it is a URL.
     # Version numbers look the same ("1.2.3.4"): without context the score stays low.
-    patterns = (
-        Pattern(
-            "ipv4",
-            compile_fast(
-                "0-9", r"(?<![0-9a-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9a-z]|\.[0-9a-z]|:[0-9]|/)"
-            ),
-            0.5,
-        ),
-    )
-    context = ContextWords(
-        ["ip", "服务器", "地址", "访问", "登录", "登陆", "连接", "输入"], window=10, boost=0.3
-    )
+    patterns = (Pattern("ipv4", compile_fast(
+        "0-9", r"(?<![0-9a-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9a-z]|\.[0-9a-z]|:[0-9]|/)"
+    ), 0.5),)
+    context = ContextWords(["ip", "服务器", "地址", "访问", "登录", "登陆", "连接", "输入"],
+                           window=10, boost=0.3)
 
     @staticmethod
     def gate(text: str) -> bool:

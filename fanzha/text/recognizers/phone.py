@@ -35,10 +35,8 @@ _PHONE = compile_fast(
     + r"|(?P<mobile>1[3-9][0-9](?:[ \-]?[0-9]){8})"
     + r"|(?P<landline>(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ \-]?[1-9](?:[ \-]?[0-9]){6,7})"
     + r"|(?P<service>[48]00(?:[ \-]?[0-9]){7})"
-    + r"|(?P<short>(?:9[56][0-9]{3}|1[0-2][0-9]{3}|95[0-9]{4}|11[09]|12[02])(?![0-9])"
-    + _UNIT_LA
-    + "))"
-    + _LA,
+    + r"|(?P<short>(?:9[56][0-9]{3}|1[0-2][0-9]{3}|95[0-9]{4}|11[09]|12[02])(?![0-9])" + _UNIT_LA + "))"
+    + _LA
 )
 # Every alternative above contains 7 digits (single separators allowed between them), or starts a short
 # number with 1[0-2] or 9[56]; all of a match is ASCII, so searching ascii_part() for this is an exact
@@ -61,48 +59,15 @@ _TYPE_NAMES = {
 }
 
 _CONTEXT = ContextWords(
-    [
-        "电话",
-        "手机",
-        "联系",
-        "致电",
-        "拨打",
-        "热线",
-        "客服",
-        "来电",
-        "回电",
-        "号码",
-        "呼叫",
-        "打给",
-        "tel",
-        "call",
-        "phone",
-        "报警",
-        "咨询",
-    ],
-    window=10,
-    boost=0.15,
+    ["电话", "手机", "联系", "致电", "拨打", "热线", "客服", "来电", "回电", "号码", "呼叫", "打给",
+     "tel", "call", "phone", "报警", "咨询"],
+    window=10, boost=0.15,
 )
 # Short numbers are everywhere (prices, codes): without one of these nearby they are not phones.
 _SHORT_CONTEXT = ContextWords(
-    [
-        "电话",
-        "致电",
-        "拨打",
-        "热线",
-        "客服",
-        "来电",
-        "回电",
-        "呼叫",
-        "报警",
-        "咨询",
-        "联系",
-        "打",
-        "call",
-        "tel",
-    ],
-    window=8,
-    boost=0.2,
+    ["电话", "致电", "拨打", "热线", "客服", "来电", "回电", "呼叫", "报警", "咨询", "联系", "打",
+     "call", "tel"],
+    window=8, boost=0.2,
 )
 # Short numbers after these are codes or sums, whatever list they are on ("金额12345", "验证码10086").
 _NOT_PHONE_CONTEXT = re.compile(
@@ -148,18 +113,14 @@ class PhoneRecognizer(Recognizer):
                 continue
             group = m.lastgroup
             raw = m.group(0)
-            ind = (
-                self._short(norm, start, end, raw)
-                if group == "short"
-                else self._long(norm, start, end, raw, group)
-            )
+            ind = (self._short(norm, start, end, raw) if group == "short"
+                   else self._long(norm, start, end, raw, group))
             if ind is not None:
                 out.append(ind)
         return out
 
-    def _long(
-        self, norm: NormalizedText, start: int, end: int, raw: str, group: str | None
-    ) -> Indicator | None:
+    def _long(self, norm: NormalizedText, start: int, end: int, raw: str,
+              group: str | None) -> Indicator | None:
         digits = _NON_DIGIT.sub("", raw)
         if group == "intl" and digits.startswith("00"):
             digits = "+" + digits[2:]

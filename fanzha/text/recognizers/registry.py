@@ -102,18 +102,16 @@ class RecognizerRegistry:
 @functools.cache
 def default_registry() -> RecognizerRegistry:
     """All built-in recognisers, built once (loads tldextract's bundled suffix list and the data files)."""
-    return RecognizerRegistry(
-        [
-            PhoneRecognizer(),
-            UrlRecognizer(),
-            EmailRecognizer(),
-            IpRecognizer(),
-            BankCardRecognizer(),
-            IdCardRecognizer(),
-            ImRecognizer(),
-            AppRecognizer(),
-            AmountRecognizer(),
-            WalletRecognizer(),
-            VerificationCodeRequestRecognizer(),
-        ]
-    )
+    return RecognizerRegistry([
+        PhoneRecognizer(),
+        UrlRecognizer(),
+        EmailRecognizer(),
+        IpRecognizer(),
+        BankCardRecognizer(),
+        IdCardRecognizer(),
+        ImRecognizer(),
+        AppRecognizer(),
+        AmountRecognizer(),
+        WalletRecognizer(),
+        VerificationCodeRequestRecognizer(),
+    ])

@@ -33,11 +33,11 @@ _URL = compile_fast(
     rf"(?P<host>{_IPV4}|(?:{_LABEL}\.)+{_TLD})"
     r"(?P<port>:[0-9]{1,5})?"
     rf"(?P<path>[/?#]{_PATH_CHARS}*)?"
-    r"(?![a-z0-9\-_@])",
+    r"(?![a-z0-9\-_@])"
 )
 _EMAIL = compile_fast(
     "a-z0-9._%+\\-",
-    rf"(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{{1,64}}@(?P<host>(?:{_LABEL}\.)+{_TLD})(?![a-z0-9\-])",
+    rf"(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{{1,64}}@(?P<host>(?:{_LABEL}\.)+{_TLD})(?![a-z0-9\-])"
 )
 # A host has a letter or digit, a dot and a letter or digit in a row (label + TLD, or IPv4), all ASCII like
 # the whole match: searching ascii_part() for it is an exact pre-check after the "." gate (most dots in
@@ -50,24 +50,9 @@ _HOMOGLYPHS = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "
 _TOKEN_SPLIT = re.compile(r"[\-_.]")
 
 _CONTEXT = ContextWords(
-    [
-        "链接",
-        "网址",
-        "网站",
-        "网页",
-        "点击",
-        "登录",
-        "登陆",
-        "访问",
-        "打开",
-        "复制",
-        "浏览器",
-        "下载",
-        "link",
-        "官网",
-    ],
-    window=12,
-    boost=0.1,
+    ["链接", "网址", "网站", "网页", "点击", "登录", "登陆", "访问", "打开", "复制", "浏览器", "下载",
+     "link", "官网"],
+    window=12, boost=0.1,
 )
 
 
@@ -176,13 +161,8 @@ def host_profile(host: str) -> HostProfile | None:
     data = brand_data()
     short = info.domain in data.short_link_domains
     attrs: dict[str, AttrValue] = {
-        "host": host,
-        "is_ip": False,
-        "domain": info.domain,
-        "suffix": info.suffix,
-        "is_short_link": short,
-        "punycode": "xn--" in host,
-        "risky_tld": False,
+        "host": host, "is_ip": False, "domain": info.domain, "suffix": info.suffix, "is_short_link": short,
+        "punycode": "xn--" in host, "risky_tld": False,
     }
     notes: list[str] = []
     if short:
@@ -230,15 +210,8 @@ class UrlRecognizer(Recognizer):
             # A bare IP is the ip recogniser's business; here only IPs used as a web address.
             if not _valid_ip(host) or not (scheme or port or path):
                 return None
-            attrs = {
-                "host": host,
-                "is_ip": True,
-                "domain": host,
-                "suffix": "",
-                "is_short_link": False,
-                "punycode": False,
-                "risky_tld": False,
-            }
+            attrs = {"host": host, "is_ip": True, "domain": host, "suffix": "", "is_short_link": False,
+                     "punycode": False, "risky_tld": False}
             score, why = 0.85, "以IP地址直接访问的网址"
         else:
             profile = host_profile(host)

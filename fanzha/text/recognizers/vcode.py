@@ -15,16 +15,12 @@ _CODE_WEAK = rf"(?:收到|短信|手机)[^{_PUNCT}]{{0,5}}?数字|(?:那|这)(?:
 _CODE_WORD = compile_fast("短验校动确安随提收手那这", rf"(?P<strong>{_CODE_STRONG})|{_CODE_WEAK}")
 _GAP = 6
 # Verb before the code: the imperative itself is the request ("报一下验证码").
-_ASK_BEFORE = (
-    r"告诉我|告诉一下|告诉下|报一下|报给我|报个|报下|报出|念一下|念给我|念下|念出"
-    r"|读一下|读给我|读下|读出|说一下|说下|说出|提供一下|提供|转发给我|发给我|发我|发一下"
-    r"|截图给我|截图发我"
-)
+_ASK_BEFORE = (r"告诉我|告诉一下|告诉下|报一下|报给我|报个|报下|报出|念一下|念给我|念下|念出"
+               r"|读一下|读给我|读下|读出|说一下|说下|说出|提供一下|提供|转发给我|发给我|发我|发一下"
+               r"|截图给我|截图发我")
 # Verb after the code: needs a recipient or a question, since notices also say "验证码…发送".
-_ASK_AFTER = (
-    r"发给我|发我|发过来|告诉我|报给我|报一下|报下|念一下|念给我|念下|读一下|读给我|说一下"
-    r"|给我看|给我|转发给我|截图给我|报出来|念出来|读出来|是多少|多少"
-)
+_ASK_AFTER = (r"发给我|发我|发过来|告诉我|报给我|报一下|报下|念一下|念给我|念下|读一下|读给我|说一下"
+              r"|给我看|给我|转发给我|截图给我|报出来|念出来|读出来|是多少|多少")
 _BEFORE = re.compile(rf"(?:{_ASK_BEFORE})[^{_PUNCT}]{{0,{_GAP}}}$")  # searched up to the code word
 _AFTER = re.compile(rf"[^{_PUNCT}]{{0,{_GAP}}}?(?:{_ASK_AFTER})")  # matched right after it
 _BEFORE_WINDOW = 4 + _GAP  # longest verb + gap
@@ -79,18 +75,8 @@ class VerificationCodeRequestRecognizer(Recognizer):
             last_end = end
             strong = m.group("strong") is not None
             why = "索要验证码：要求对方告知/转发收到的验证码" if strong else "索要短信中的数字（疑似验证码）"
-            out.append(
-                make_indicator(
-                    norm,
-                    self.kind,
-                    start,
-                    end,
-                    text[start:end],
-                    0.85 if strong else 0.65,
-                    why,
-                    {"code_word": m.group(0)},
-                )
-            )
+            out.append(make_indicator(norm, self.kind, start, end, text[start:end], 0.85 if strong else 0.65,
+                                      why, {"code_word": m.group(0)}))
         return out
 
     @staticmethod
