@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
-MODEL_VERSION = "2.5"
+MODEL_VERSION = "2.6"
 # The issue's budget is 2 % of legitimate messages flagged as fraud; the threshold aims lower because it is
 # estimated on our own synthetic data and real traffic will be less like the training data.
 TARGET_FPR = 0.015
@@ -104,6 +104,9 @@ class TrainReport:
     threshold_pool_counts: dict[str, int] = field(default_factory=dict)
     cv_recall_all_batches: float = 0.0
     cv_fpr_all_batches: float = 0.0
+    # Per threshold-pool batch: its out-of-fold recall and FPR at the threshold, and at the threshold the
+    # pool without that batch would have given (how the threshold transfers to a batch it was not set on).
+    threshold_pool_batches: dict[str, dict[str, float]] = field(default_factory=dict)
     version: str = ""
     c: float = 0.0
     c_losses: dict[str, float] = field(default_factory=dict)
@@ -158,6 +161,29 @@ def _threshold_for_fpr(p_fraud: np.ndarray, is_fraud: np.ndarray, target_fpr: fl
     # the smallest threshold that leaves at most k legitimate examples at or above it
     t = float(legit[-(k + 1)]) + 1e-6
     return float(np.clip(t, 0.2, 0.95))
+
+
+def pool_transfer(
+    p_fraud: np.ndarray, is_fraud: np.ndarray, batches: np.ndarray, threshold: float, target_fpr: float
+) -> dict[str, dict[str, float]]:
+    """Per batch of a threshold pool: recall and FPR at `threshold`, and at the threshold the pool without
+    that batch gives for `target_fpr` ("transfer_*"): the spread a fresh batch can expect around the aim."""
+    out: dict[str, dict[str, float]] = {}
+    for b in sorted(set(batches.tolist())):
+        mine = batches == b
+        pos, neg = p_fraud[mine & is_fraud], p_fraud[mine & ~is_fraud]
+        if pos.size == 0 or neg.size == 0:
+            continue
+        t = _threshold_for_fpr(p_fraud[~mine], is_fraud[~mine], target_fpr)
+        out[b] = {
+            "fraud": int(pos.size),
+            "legit": int(neg.size),
+            "recall": round(float((pos >= threshold).mean()), 4),
+            "fpr": round(float((neg >= threshold).mean()), 4),
+            "transfer_recall": round(float((pos >= t).mean()), 4),
+            "transfer_fpr": round(float((neg >= t).mean()), 4),
+        }
+    return out
 
 
 def _fold_of(example_id: str, folds: int) -> int:
@@ -433,6 +459,12 @@ def train(
         report.threshold_pool = "out-of-fold, all batches, plus the calibration split"
     report.threshold_pool_counts = {"fraud": int(pooled_y.sum()), "legit": int((~pooled_y).sum())}
     threshold = _threshold_for_fpr(pooled_p, pooled_y, TARGET_FPR)
+    if report.threshold_pool.startswith("out-of-fold, " + THRESHOLD_POOL_KIND):
+        pooled_b = np.concatenate([
+            np.array([batch_of(e.id) or "" for e in train_set], dtype=object)[in_pool],
+            np.array([batch_of(e.id) or "" for e in calib], dtype=object)[c_in_pool],
+        ])
+        report.threshold_pool_batches = pool_transfer(pooled_p, pooled_y, pooled_b, threshold, TARGET_FPR)
     report.cv_recall = float((pooled_p[pooled_y] >= threshold).mean())
     report.cv_fpr = float((pooled_p[~pooled_y] >= threshold).mean())
     report.cv_recall_all_batches = float((p_oof[original_msg & oof_fraud] >= threshold).mean())
@@ -453,6 +485,7 @@ def train(
         "counts": report.counts,
         "seed": seed,
         "threshold_pool": report.threshold_pool,
+        "threshold_pool_batches": report.threshold_pool_batches,
         "column_scale": {
             "ngram_nb_power": NGRAM_NB_POWER,
             "verdict_dense": VERDICT_DENSE_SCALE,

@@ -13,6 +13,7 @@ from fanzha.text.training import (
     _folds,
     _threshold_for_fpr,
     _type_weights,
+    pool_transfer,
 )
 
 
@@ -24,6 +25,20 @@ def test_threshold_keeps_the_legit_false_positive_rate_within_the_target():
     assert (p[~is_fraud] >= t).mean() <= 0.015
     # and it is the lowest such threshold: one step lower would exceed the budget
     assert (p[~is_fraud] >= t - 2e-6).mean() > 0.015 or t == 0.2
+
+
+def test_pool_transfer_reports_each_batch_at_the_threshold_and_at_the_rest_of_the_pool():
+    # batch "a" has harder legitimate lines than "b": a threshold set without "a" lets more of them through
+    p = np.array([0.1, 0.2, 0.9, 0.95, 0.8, 0.85, 0.1, 0.15, 0.3, 0.35, 0.9, 0.99])
+    is_fraud = np.array([0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1], dtype=bool)
+    batches = np.array(list("aaaaaabbbbbb"), dtype=object)
+    out = pool_transfer(p, is_fraud, batches, threshold=0.86, target_fpr=0.0)
+    assert out["a"] == {
+        "fraud": 2, "legit": 4, "recall": 1.0, "fpr": 0.0, "transfer_recall": 1.0, "transfer_fpr": 0.5,
+    }  # without "a", the threshold is just above 0.35
+    assert out["b"]["fpr"] == 0.0 and out["b"]["recall"] == 1.0
+    # without "b", the threshold is just above 0.85: b's legitimate lines stay below it
+    assert out["b"]["transfer_fpr"] == 0.0 and out["b"]["transfer_recall"] == 1.0
 
 
 def test_an_augmented_copy_lands_in_the_same_cv_fold_as_its_original():
