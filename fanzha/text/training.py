@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
-MODEL_VERSION = "2.7"
+MODEL_VERSION = "2.8"
 # The issue's budget is 2 % of legitimate messages flagged as fraud; the threshold aims lower because it is
 # estimated on our own synthetic data and real traffic will be less like the training data.
 TARGET_FPR = 0.015
@@ -42,6 +42,12 @@ TARGET_FPR = 0.015
 # fewer than THRESHOLD_POOL_MIN_LEGIT legitimate messages of that kind, the old pool is used.
 THRESHOLD_POOL_KIND = "test_set"
 THRESHOLD_POOL_MIN_LEGIT = 500
+# Batch guard (model 2.8): the pooled 1.5 % is an average, and single batches written to one brief spread
+# around it (out-of-fold 0.5-3.2 % for 2.7; fresh sets z and zb gave 2.6 % and 2.9 %). The threshold is also
+# raised, if needed, until at most BATCH_OVER_SHARE of the pool's batches (rounded down) have an FPR above
+# BATCH_FPR_BUDGET on their out-of-fold scores.
+BATCH_FPR_BUDGET = 0.02
+BATCH_OVER_SHARE = 0.1
 # Folds for the out-of-fold scores the threshold is chosen on (train split). Model 1.5: one fold per corpus
 # batch (`corpus.batch_of`; other examples, i.e. the call dialogues, spread over those folds by a hash of
 # the id), so each message is scored by a head that never saw its batch's writers. Fresh batches are what
@@ -107,6 +113,9 @@ class TrainReport:
     # Per threshold-pool batch: its out-of-fold recall and FPR at the threshold, and at the threshold the
     # pool without that batch would have given (how the threshold transfers to a batch it was not set on).
     threshold_pool_batches: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The threshold is the larger of these two (model 2.8): TARGET_FPR on the pool, and the batch guard.
+    threshold_pooled: float = 0.0
+    threshold_batch_guard: float = 0.0
     version: str = ""
     c: float = 0.0
     c_losses: dict[str, float] = field(default_factory=dict)
@@ -161,6 +170,20 @@ def _threshold_for_fpr(p_fraud: np.ndarray, is_fraud: np.ndarray, target_fpr: fl
     # the smallest threshold that leaves at most k legitimate examples at or above it
     t = float(legit[-(k + 1)]) + 1e-6
     return float(np.clip(t, 0.2, 0.95))
+
+
+def batch_guard_threshold(
+    p_fraud: np.ndarray, is_fraud: np.ndarray, batches: np.ndarray, budget: float, over_share: float
+) -> float:
+    """The lowest threshold at which at most floor(over_share x batches) batches have an FPR above `budget`
+    on their legitimate lines (batches without legitimate lines do not count); 0.0 if none needs it."""
+    needs = sorted(
+        (_threshold_for_fpr(p_fraud[batches == b], is_fraud[batches == b], budget)
+         for b in sorted(set(batches.tolist())) if (~is_fraud[batches == b]).any()),
+        reverse=True,
+    )  # fmt: skip
+    allowed = int(np.floor(over_share * len(needs)))
+    return needs[allowed] if allowed < len(needs) else 0.0
 
 
 def pool_transfer(
@@ -458,12 +481,16 @@ def train(
         pooled_y = np.concatenate([oof_fraud[original_msg], is_fraud[is_message]])
         report.threshold_pool = "out-of-fold, all batches, plus the calibration split"
     report.threshold_pool_counts = {"fraud": int(pooled_y.sum()), "legit": int((~pooled_y).sum())}
-    threshold = _threshold_for_fpr(pooled_p, pooled_y, TARGET_FPR)
+    threshold = report.threshold_pooled = _threshold_for_fpr(pooled_p, pooled_y, TARGET_FPR)
     if report.threshold_pool.startswith("out-of-fold, " + THRESHOLD_POOL_KIND):
         pooled_b = np.concatenate([
             np.array([batch_of(e.id) or "" for e in train_set], dtype=object)[in_pool],
             np.array([batch_of(e.id) or "" for e in calib], dtype=object)[c_in_pool],
         ])
+        report.threshold_batch_guard = batch_guard_threshold(
+            pooled_p, pooled_y, pooled_b, BATCH_FPR_BUDGET, BATCH_OVER_SHARE
+        )
+        threshold = max(threshold, report.threshold_batch_guard)
         report.threshold_pool_batches = pool_transfer(pooled_p, pooled_y, pooled_b, threshold, TARGET_FPR)
     report.cv_recall = float((pooled_p[pooled_y] >= threshold).mean())
     report.cv_fpr = float((pooled_p[~pooled_y] >= threshold).mean())
@@ -486,6 +513,13 @@ def train(
         "seed": seed,
         "threshold_pool": report.threshold_pool,
         "threshold_pool_batches": report.threshold_pool_batches,
+        "threshold_rule": {
+            "target_fpr": TARGET_FPR,
+            "pooled": report.threshold_pooled,
+            "batch_fpr_budget": BATCH_FPR_BUDGET,
+            "batch_over_share": BATCH_OVER_SHARE,
+            "batch_guard": report.threshold_batch_guard,
+        },
         "column_scale": {
             "ngram_nb_power": NGRAM_NB_POWER,
             "verdict_dense": VERDICT_DENSE_SCALE,

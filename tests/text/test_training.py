@@ -13,6 +13,7 @@ from fanzha.text.training import (
     _folds,
     _threshold_for_fpr,
     _type_weights,
+    batch_guard_threshold,
     pool_transfer,
 )
 
@@ -39,6 +40,27 @@ def test_pool_transfer_reports_each_batch_at_the_threshold_and_at_the_rest_of_th
     assert out["b"]["fpr"] == 0.0 and out["b"]["recall"] == 1.0
     # without "b", the threshold is just above 0.85: b's legitimate lines stay below it
     assert out["b"]["transfer_fpr"] == 0.0 and out["b"]["transfer_recall"] == 1.0
+
+
+def test_batch_guard_raises_the_threshold_until_few_batches_exceed_the_budget():
+    rng = np.random.default_rng(1)
+    p, y, b = [], [], []
+    # ten batches of 200 legitimate lines; batch j's legitimate scores reach up to 0.5 + 0.04 j
+    for j in range(10):
+        p += list(rng.uniform(0.0, 0.5 + 0.04 * j, 200)) + [0.99] * 20
+        y += [False] * 200 + [True] * 20
+        b += [str(j)] * 220
+    p, y, b = np.array(p), np.array(y), np.array(b, dtype=object)
+
+    def over(t: float) -> int:
+        return sum((p[(b == str(j)) & ~y] >= t).mean() > 0.02 for j in range(10))
+
+    t = batch_guard_threshold(p, y, b, budget=0.02, over_share=0.1)
+    assert over(t) == 1  # one batch of ten may exceed
+    assert over(t - 1e-3) >= 2  # and the threshold is the lowest that allows only one
+    assert over(batch_guard_threshold(p, y, b, budget=0.02, over_share=0.0)) == 0
+    # a guard that nothing needs: every batch is within budget at any threshold above its scores
+    assert batch_guard_threshold(p, y, b, budget=0.5, over_share=0.1) <= 0.5
 
 
 def test_an_augmented_copy_lands_in_the_same_cv_fold_as_its_original():
