@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
-MODEL_VERSION = "2.8"
+MODEL_VERSION = "2.9"
 # The budget is 2 % of legitimate messages flagged as fraud; the threshold aims lower because it is
 # estimated on our own synthetic data and real traffic will be less like the training data.
 TARGET_FPR = 0.015
