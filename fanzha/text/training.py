@@ -177,11 +177,12 @@ def batch_guard_threshold(
 ) -> float:
     """The lowest threshold at which at most floor(over_share x batches) batches have an FPR above `budget`
     on their legitimate lines (batches without legitimate lines do not count); 0.0 if none needs it."""
-    needs = sorted(
-        (_threshold_for_fpr(p_fraud[batches == b], is_fraud[batches == b], budget)
-         for b in sorted(set(batches.tolist())) if (~is_fraud[batches == b]).any()),
-        reverse=True,
-    )  # fmt: skip
+    needs = []
+    for b in set(batches.tolist()):
+        mine = batches == b
+        if (mine & ~is_fraud).any():
+            needs.append(_threshold_for_fpr(p_fraud[mine], is_fraud[mine], budget))
+    needs.sort(reverse=True)
     allowed = int(np.floor(over_share * len(needs)))
     return needs[allowed] if allowed < len(needs) else 0.0
 
@@ -376,8 +377,9 @@ def _fraud_logit(head: LogisticRegression | MLPClassifier, design: sp.csr_matrix
     return np.log(p / (1 - p))
 
 
-def _in_batches(examples: Sequence[Example], batches: set[str]) -> np.ndarray:
-    return np.array([batch_of(e.id) in batches for e in examples], dtype=bool)
+def _batches_of(examples: Sequence[Example]) -> np.ndarray:
+    """Corpus batch of each example ("" for examples outside the project corpus)."""
+    return np.array([batch_of(e.id) or "" for e in examples], dtype=object)
 
 
 def train(
@@ -470,11 +472,13 @@ def train(
     oof_fraud = np.array([e.label == "fraud" for e in train_set])
     kinds = read_batch_kinds(corpus_dir)
     pool_batches = {b for b, k in kinds.items() if k == THRESHOLD_POOL_KIND}
-    in_pool = original_msg & _in_batches(train_set, pool_batches)
-    c_in_pool = is_message & _in_batches(calib, pool_batches) & ~np.isnan(c_oof)
+    train_b, calib_b = _batches_of(train_set), _batches_of(calib)
+    in_pool = original_msg & np.isin(train_b, list(pool_batches))
+    c_in_pool = is_message & np.isin(calib_b, list(pool_batches)) & ~np.isnan(c_oof)
     pooled_p = np.concatenate([p_oof[in_pool], pc_oof[c_in_pool]])
     pooled_y = np.concatenate([oof_fraud[in_pool], is_fraud[c_in_pool]])
-    if (~pooled_y).sum() >= THRESHOLD_POOL_MIN_LEGIT:
+    by_kind = bool((~pooled_y).sum() >= THRESHOLD_POOL_MIN_LEGIT)
+    if by_kind:
         report.threshold_pool = f"out-of-fold, {THRESHOLD_POOL_KIND} batches {''.join(sorted(pool_batches))}"
     else:  # the pool of model ≤ 2.4: every batch's out-of-fold scores plus the calibration split
         pooled_p = np.concatenate([p_oof[original_msg], p[is_message]])
@@ -482,11 +486,8 @@ def train(
         report.threshold_pool = "out-of-fold, all batches, plus the calibration split"
     report.threshold_pool_counts = {"fraud": int(pooled_y.sum()), "legit": int((~pooled_y).sum())}
     threshold = report.threshold_pooled = _threshold_for_fpr(pooled_p, pooled_y, TARGET_FPR)
-    if report.threshold_pool.startswith("out-of-fold, " + THRESHOLD_POOL_KIND):
-        pooled_b = np.concatenate([
-            np.array([batch_of(e.id) or "" for e in train_set], dtype=object)[in_pool],
-            np.array([batch_of(e.id) or "" for e in calib], dtype=object)[c_in_pool],
-        ])
+    if by_kind:
+        pooled_b = np.concatenate([train_b[in_pool], calib_b[c_in_pool]])
         report.threshold_batch_guard = batch_guard_threshold(
             pooled_p, pooled_y, pooled_b, BATCH_FPR_BUDGET, BATCH_OVER_SHARE
         )
