@@ -35,7 +35,7 @@ def main() -> None:
     assert detector.model is not None
     threshold = detector.fraud_threshold if args.threshold is None else args.threshold
     examples = [e for path in args.files for e in read_labelled(path) if e.text is not None]
-    analyses = detector.analyze_many([e.text for e in examples if e.text is not None])
+    analyses = detector.analyze_many([e.text or "" for e in examples])  # messages only (no dialogues)
     scores = detector.model.predict_proba([a.norm.text for a in analyses], detector.dense_matrix(analyses))
     types = detector.model.type_classes_
     top = scores.types.argmax(axis=1).tolist()
